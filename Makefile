@@ -1,0 +1,55 @@
+# Two commands: `make run` (set up + serve on the embedded defaults), `make test` (set up + lint
+# + the whole suite). Everything either needs is installed by the targets below.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+APT_UPDATED := .local/.apt-updated
+
+.PHONY: run test setup lint format test-deps clean
+
+run: setup
+	$(PY) manage.py seed
+	$(PY) manage.py collectstatic --noinput -v0
+	@echo "Serving the dashboard on http://$(HOST):$(PORT) (Ctrl-C to stop)"
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
+
+test: setup test-deps lint
+	$(VENV)/bin/pytest
+
+setup: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput -v0
+
+$(VENV)/.installed: pyproject.toml
+	@python=$$(scripts/find-python) || exit 1; \
+	  echo "Using $$python ($$($$python --version))"; \
+	  [ -x $(PY) ] || $$python -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
+	$(PY) -m pip install --quiet --group test
+	touch $@
+
+# The browser tests drive Debian's chromium; a browser download is impossible here.
+test-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  $(call apt_install,chromium); \
+	fi
+
+define apt_install
+	if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  mkdir -p .local; \
+	  [ -f $(APT_UPDATED) ] || { $$SUDO apt-get update -qq && touch $(APT_UPDATED); }; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(1) >/dev/null
+endef
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,193 @@
+"""Settings, read from the environment.
+
+The embedded default (no variables set) is one machine, zero keys: SQLite, an in-memory
+channel layer, runs executed on the server's own event loop, the local sandbox backend and the
+offline demo model. Each variable below switches one piece to its scale-out counterpart.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envbool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def envint(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def envlist(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# Local state that must survive restarts but never lands in git: generated secret key,
+# the printed admin password, sandbox snapshots.
+DATA_DIR = Path(os.environ.get("DASHBOARD_DATA_DIR", BASE_DIR / ".local"))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    if key := os.environ.get("DJANGO_SECRET_KEY"):
+        return key
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = envbool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "servestatic",
+    "django_htmx",
+    "channels",
+    "django_tasks_db",
+    "sandboxes",
+    "runs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "runs.context_processors.dashboard",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite by default, DATABASE_URL (e.g. postgres://...) for scale-out -------------
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=0
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the live pages read while a run writes its events; IMMEDIATE avoids
+    # "database is locked" upgrades when several runs write at once.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channel layer: in-memory by default, Redis when REDIS_URL is set -------------------------
+# group_send silently drops messages once a channel holds `capacity`; a busy run emits far more
+# than the default 100 before a slow client drains them.
+CHANNEL_CAPACITY = envint("CHANNEL_CAPACITY", 5000)
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": CHANNEL_CAPACITY, "expiry": 120},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": CHANNEL_CAPACITY, "expiry": 120},
+        }
+    }
+
+# --- Background work: django.tasks ------------------------------------------------------------
+# "server" runs tasks on the daphne process's own event loop (the embedded default);
+# "db" queues them for `manage.py db_worker` processes on any machine.
+TASKS_MODE = os.environ.get("TASKS_BACKEND", "server")
+if TASKS_MODE == "db":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+elif TASKS_MODE == "server":
+    TASKS = {"default": {"BACKEND": "runs.task_backends.ServerLoopBackend"}}
+else:
+    raise ValueError(f"TASKS_BACKEND must be 'server' or 'db', not {TASKS_MODE!r}")
+
+# --- Auth -------------------------------------------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+# --- Static files (ServeStatic works under ASGI; WhiteNoise is WSGI-only) ---------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+SERVESTATIC_USE_FINDERS = DEBUG
+SERVESTATIC_AUTOREFRESH = DEBUG
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- Agents and sandboxes ---------------------------------------------------------------------
+OPENAI_API_KEY_SET = bool(os.environ.get("OPENAI_API_KEY"))
+E2B_API_KEY_SET = bool(os.environ.get("E2B_API_KEY"))
+# Tracing exports to OpenAI; without a key (or network) every run would log export failures.
+AGENTS_TRACING = envbool("AGENTS_TRACING", OPENAI_API_KEY_SET)
+# Seconds between the offline demo model's streamed chunks, so a person can watch it work.
+DEMO_MODEL_DELAY = float(os.environ.get("DEMO_MODEL_DELAY", "0.04"))
+# A running run writes a heartbeat this often; one silent for RUN_STALE_SECONDS is interrupted.
+RUN_HEARTBEAT_SECONDS = envint("RUN_HEARTBEAT_SECONDS", 5)
+RUN_STALE_SECONDS = envint("RUN_STALE_SECONDS", 60)
+# Largest tool output kept in one event (the full text still reaches the model).
+EVENT_OUTPUT_LIMIT = envint("EVENT_OUTPUT_LIMIT", 20_000)
+SANDBOX_SNAPSHOT_DIR = DATA_DIR / "snapshots"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "openai.agents": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,82 @@
+"""Live run events over a websocket.
+
+Protocol: the client connects, then sends {"type": "resume", "after": <last seq it has>}.
+The server answers with every stored event after that seq, then live ones, each once and in
+order, as {"events": [{"seq": n, "html": "..."}]}. HTML fragments carry hx-swap-oob targets.
+"""
+
+from __future__ import annotations
+
+import json
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from .events import event_message
+from .models import Run, RunEvent
+
+CLOSE_REFUSED = 4403
+
+
+class RunConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
+        user = self.scope.get("user")
+        allowed = (
+            user is not None
+            and user.is_authenticated
+            and await Run.objects.filter(pk=self.run_id, owner=user).aexists()
+        )
+        if not allowed:
+            await self.close(code=CLOSE_REFUSED)
+            return
+        self.group = f"run-{self.run_id}"
+        self.last_sent: int | None = None  # None until the client said where it is
+        self.pending: list[dict] = []
+        # Join before reading the log: every event is then either read or heard.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        try:
+            message = json.loads(text_data or "{}")
+            after = int(message.get("after", 0))
+        except (ValueError, TypeError, AttributeError):
+            await self.send(text_data=json.dumps({"error": "expected {type: resume, after: n}"}))
+            return
+        if message.get("type") != "resume":
+            return
+        self.last_sent = max(after, 0)
+        await self._send_stored(upto=None)
+        pending, self.pending = self.pending, []
+        for event in pending:
+            await self._deliver(event)
+
+    async def run_event(self, message: dict) -> None:
+        event = {"seq": message["seq"], "html": message["html"]}
+        if self.last_sent is None:
+            self.pending.append(event)
+        else:
+            await self._deliver(event)
+
+    async def _deliver(self, event: dict) -> None:
+        if event["seq"] <= self.last_sent:
+            return
+        if event["seq"] > self.last_sent + 1:
+            await self._send_stored(upto=event["seq"])
+        await self._send([event])
+
+    async def _send_stored(self, *, upto: int | None) -> None:
+        events = RunEvent.objects.filter(run_id=self.run_id, seq__gt=self.last_sent)
+        if upto is not None:
+            events = events.filter(seq__lt=upto)
+        batch = [event_message(e) async for e in events.order_by("seq")]
+        if batch:
+            await self._send(batch)
+
+    async def _send(self, batch: list[dict]) -> None:
+        self.last_sent = batch[-1]["seq"]
+        await self.send(text_data=json.dumps({"events": batch}))

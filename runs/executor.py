@@ -1,0 +1,157 @@
+"""Execute one run: the sandbox, the SDK Runner, the event log, heartbeat and cancel.
+
+Whatever happens, the run ends in a terminal status with a message, and its sandbox is stopped
+and its state stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from agents import RunConfig, Runner
+from agents.exceptions import MaxTurnsExceeded
+from agents.run_config import SandboxRunConfig
+from django.conf import settings
+from django.utils import timezone
+
+from sandboxes.services import describe_error, sandbox_attached
+
+from .agents_factory import build_agent
+from .events import EventLog
+from .models import Run
+from .stream import StreamNormaliser
+
+logger = logging.getLogger(__name__)
+
+CANCEL_POLL_SECONDS = 0.5
+
+
+async def run_execute(*, run_id: int) -> None:
+    # Claim the run: exactly one executor moves it from queued to running.
+    claimed = await Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).aupdate(
+        status=Run.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+    if not claimed:
+        return
+    run = await Run.objects.select_related("session").aget(pk=run_id)
+    log = EventLog(run)
+    await log.emit_state()
+    await Executor(run, log).execute()
+
+
+class Executor:
+    def __init__(self, run: Run, log: EventLog) -> None:
+        self.run = run
+        self.log = log
+        self.cancelled = False
+        self.result = None
+
+    async def execute(self) -> None:
+        run = self.run
+        try:
+            if run.cancel_requested:
+                self.cancelled = True
+            else:
+                async with sandbox_attached(run.session) as sandbox:
+                    await self._run_agent(sandbox)
+            if self.cancelled:
+                run.status = Run.Status.CANCELLED
+                run.error = "Cancelled by the user."
+            else:
+                run.status = Run.Status.SUCCEEDED
+        except MaxTurnsExceeded as error:
+            run.status = Run.Status.FAILED
+            run.error = f"The agent used its {run.config.get('max_turns')} turns: {error}"
+        except asyncio.CancelledError:
+            run.status = Run.Status.INTERRUPTED
+            run.error = "The server stopped while this run was executing."
+            await self._finish()
+            raise
+        except Exception as error:
+            logger.warning("Run %s failed", run.pk, exc_info=True)
+            run.status = Run.Status.FAILED
+            run.error = describe_error(error)
+        await self._finish()
+
+    async def _run_agent(self, sandbox) -> None:
+        run = self.run
+        agent = build_agent(run.config)
+        result = Runner.run_streamed(
+            agent,
+            run.prompt,
+            max_turns=run.config.get("max_turns") or 20,
+            run_config=RunConfig(
+                sandbox=SandboxRunConfig(session=sandbox),
+                tracing_disabled=not settings.AGENTS_TRACING,
+            ),
+        )
+        self.result = result
+        watcher = asyncio.create_task(self._watch(result))
+        normaliser = StreamNormaliser()
+        try:
+            async for event in result.stream_events():
+                for kind, payload in normaliser.feed(event):
+                    if kind == "usage":
+                        await self._add_usage(payload)
+                    else:
+                        await self.log.emit(kind, payload)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        if not self.cancelled:
+            output = result.final_output
+            run.final_output = output if isinstance(output, str) else str(output or "")
+        self._take_usage(result)
+
+    async def _add_usage(self, usage: dict[str, int]) -> None:
+        run = self.run
+        run.requests += usage["requests"]
+        run.input_tokens += usage["input_tokens"]
+        run.output_tokens += usage["output_tokens"]
+        run.total_tokens += usage["total_tokens"]
+        await run.asave(update_fields=["requests", "input_tokens", "output_tokens", "total_tokens"])
+        await self.log.emit_state()
+
+    def _take_usage(self, result) -> None:
+        """The SDK's own count is the truth at the end (it includes retried requests)."""
+        usage = result.context_wrapper.usage
+        if usage.requests or usage.total_tokens:
+            self.run.requests = usage.requests
+            self.run.input_tokens = usage.input_tokens
+            self.run.output_tokens = usage.output_tokens
+            self.run.total_tokens = usage.total_tokens
+
+    async def _watch(self, result) -> None:
+        """Heartbeat, and the cancel flag (set from any process) turned into a real cancel."""
+        last_beat = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+            now = loop.time()
+            if now - last_beat >= settings.RUN_HEARTBEAT_SECONDS:
+                last_beat = now
+                await Run.objects.filter(pk=self.run.pk).aupdate(heartbeat_at=timezone.now())
+            if await Run.objects.filter(pk=self.run.pk, cancel_requested=True).aexists():
+                self.cancelled = True
+                result.cancel(mode="immediate")
+                return
+
+    async def _finish(self) -> None:
+        run = self.run
+        run.finished_at = timezone.now()
+        await run.asave(
+            update_fields=[
+                "status",
+                "error",
+                "final_output",
+                "finished_at",
+                "requests",
+                "input_tokens",
+                "output_tokens",
+                "total_tokens",
+            ]
+        )
+        await self.log.emit_state()

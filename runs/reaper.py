@@ -1,0 +1,47 @@
+"""Nothing stays "running" forever: runs whose heartbeat went stale become interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from .events import EventLog
+from .models import Run
+
+logger = logging.getLogger(__name__)
+
+
+async def reap_stale_runs() -> int:
+    cutoff = timezone.now() - timedelta(seconds=settings.RUN_STALE_SECONDS)
+    stale = Run.objects.filter(status=Run.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
+    count = 0
+    async for run in stale:
+        reason = (
+            f"No heartbeat for over {settings.RUN_STALE_SECONDS} s: the process executing "
+            "this run stopped (server restart or killed worker)."
+        )
+        updated = await Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).aupdate(
+            status=Run.Status.INTERRUPTED, error=reason, finished_at=timezone.now()
+        )
+        if updated:
+            count += 1
+            await run.arefresh_from_db()
+            await EventLog(run).emit_state()
+    return count
+
+
+async def reap_forever() -> None:
+    while True:
+        try:
+            if count := await reap_stale_runs():
+                logger.warning("Marked %d stale run(s) interrupted", count)
+        except Exception:
+            logger.exception("Reaper pass failed")
+        await asyncio.sleep(max(5, settings.RUN_STALE_SECONDS // 3))

@@ -1,0 +1,131 @@
+"""Turn the SDK's stream events into the dashboard's event kinds.
+
+Kinds: agent, message_start, text_delta, message, reasoning_start, reasoning_delta, reasoning,
+tool_call, tool_output, usage (folded into the run's state by the executor).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from agents import ItemHelpers
+from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent
+from django.conf import settings
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _clip(text: str) -> tuple[str, bool]:
+    limit = settings.EVENT_OUTPUT_LIMIT
+    if len(text) <= limit:
+        return text, False
+    return text[:limit], True
+
+
+class StreamNormaliser:
+    def __init__(self) -> None:
+        self._open_messages: set[str] = set()
+        self._open_reasoning: set[str] = set()
+
+    def feed(self, event: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+        if isinstance(event, RawResponsesStreamEvent):
+            yield from self._raw(event.data)
+        elif isinstance(event, AgentUpdatedStreamEvent):
+            yield "agent", {"name": event.new_agent.name}
+        else:
+            yield from self._item(event.name, event.item)
+
+    def _raw(self, data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+        kind = getattr(data, "type", "")
+        if kind == "response.output_text.delta":
+            yield from self._start(self._open_messages, "message_start", data.item_id)
+            yield "text_delta", {"item": data.item_id, "delta": data.delta}
+        elif kind == "response.reasoning_summary_text.delta":
+            yield from self._start(self._open_reasoning, "reasoning_start", data.item_id)
+            yield "reasoning_delta", {"item": data.item_id, "delta": data.delta}
+        elif kind == "response.completed":
+            usage = data.response.usage
+            if usage is not None:
+                yield (
+                    "usage",
+                    {
+                        "requests": 1,
+                        "input_tokens": usage.input_tokens,
+                        "output_tokens": usage.output_tokens,
+                        "total_tokens": usage.total_tokens,
+                    },
+                )
+
+    @staticmethod
+    def _start(opened: set[str], kind: str, item_id: str) -> Iterator[tuple[str, dict]]:
+        if item_id not in opened:
+            opened.add(item_id)
+            yield kind, {"item": item_id}
+
+    def _item(self, name: str, item: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+        raw = getattr(item, "raw_item", None)
+        if name == "message_output_created":
+            item_id = _get(raw, "id") or f"msg-{id(raw)}"
+            yield from self._start(self._open_messages, "message_start", item_id)
+            yield "message", {"item": item_id, "text": ItemHelpers.text_message_output(item)}
+        elif name == "reasoning_item_created":
+            item_id = _get(raw, "id") or f"rs-{id(raw)}"
+            summary = "\n\n".join(_get(part, "text", "") for part in _get(raw, "summary") or [])
+            if summary:
+                yield from self._start(self._open_reasoning, "reasoning_start", item_id)
+                yield "reasoning", {"item": item_id, "text": summary}
+        elif name == "tool_called":
+            yield "tool_call", self._tool_call(raw)
+        elif name == "tool_output":
+            output = item.output if isinstance(item.output, str) else _jsonish(item.output)
+            text, truncated = _clip(output)
+            yield (
+                "tool_output",
+                {
+                    "call": _get(raw, "call_id") or _get(raw, "id") or "",
+                    "output": text,
+                    "truncated": truncated,
+                },
+            )
+        elif name in {"handoff_requested", "handoff_occured"}:
+            yield "note", {"text": name.replace("_", " ")}
+
+    @staticmethod
+    def _tool_call(raw: Any) -> dict[str, Any]:
+        call_type = _get(raw, "type", "")
+        tool = _get(raw, "name") or call_type or "tool"
+        payload: dict[str, Any] = {
+            "call": _get(raw, "call_id") or _get(raw, "id") or "",
+            "tool": tool,
+        }
+        if call_type == "custom_tool_call":
+            payload["input"] = _get(raw, "input", "")
+        elif call_type == "function_call":
+            arguments = _get(raw, "arguments", "") or ""
+            payload["arguments"] = arguments
+            if tool == "exec_command":
+                try:
+                    payload["command"] = json.loads(arguments).get("cmd", "")
+                except (ValueError, AttributeError):
+                    pass
+        elif call_type == "mcp_call":
+            payload["server"] = _get(raw, "server_label", "")
+            payload["arguments"] = _get(raw, "arguments", "")
+        else:
+            payload["arguments"] = _jsonish(raw)
+        return payload
+
+
+def _jsonish(value: Any) -> str:
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(exclude_none=True)
+    try:
+        return json.dumps(value, default=str, indent=2)
+    except TypeError:
+        return str(value)

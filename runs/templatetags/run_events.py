@@ -1,0 +1,31 @@
+import hashlib
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def dom_id(run_id, item_id) -> str:
+    """A stable, valid DOM id for an SDK item or call id within one run's page."""
+    digest = hashlib.sha1(str(item_id).encode()).hexdigest()[:12]
+    return f"r{run_id}-i{digest}"
+
+
+@register.filter
+def patch_lines(patch: str) -> list[tuple[str, str]]:
+    """Classify apply_patch lines so the page can show them as a readable diff."""
+    lines = []
+    for line in (patch or "").splitlines():
+        if line.startswith("***"):
+            cls = "d-file"
+        elif line.startswith("@@"):
+            cls = "d-hunk"
+        elif line.startswith("+"):
+            cls = "d-add"
+        elif line.startswith("-"):
+            cls = "d-del"
+        else:
+            cls = "d-ctx"
+        lines.append((cls, line))
+    return lines

@@ -1,0 +1,48 @@
+from django.contrib import admin
+from django.utils import timezone
+from django.utils.html import format_html
+
+from .models import Manifest, ManifestEntry, SandboxSession
+
+
+class ManifestEntryInline(admin.TabularInline):
+    model = ManifestEntry
+    extra = 0
+    fields = ["path", "content"]
+
+
+@admin.register(Manifest)
+class ManifestAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "is_builtin", "file_count", "updated_at"]
+    list_filter = ["is_builtin"]
+    search_fields = ["name", "description", "owner__username"]
+    inlines = [ManifestEntryInline]
+
+    @admin.display(description="files")
+    def file_count(self, obj):
+        return obj.entries.count()
+
+
+@admin.register(SandboxSession)
+class SandboxSessionAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "backend", "status", "age", "manifest"]
+    list_filter = ["status", "backend", "owner"]
+    search_fields = ["name", "owner__username", "last_error"]
+    readonly_fields = ["sdk_state_summary", "created_at", "updated_at", "stopped_at"]
+    exclude = ["sdk_state"]
+    list_select_related = ["owner", "manifest"]
+
+    @admin.display(description="age")
+    def age(self, obj):
+        return timezone.now() - obj.created_at
+
+    @admin.display(description="SDK state")
+    def sdk_state_summary(self, obj):
+        # The stored state may hold provider settings; show only what identifies the sandbox.
+        state = obj.sdk_state or {}
+        return format_html(
+            "type <code>{}</code>, session <code>{}</code>, workspace <code>{}</code>",
+            state.get("type", "—"),
+            state.get("session_id", "—"),
+            obj.workspace_root or "—",
+        )

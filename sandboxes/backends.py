@@ -1,0 +1,108 @@
+"""Sandbox backends: which SDK client a session uses and what options it hands it.
+
+The SDK is the engine; a backend only adds what the dashboard needs around it: whether it is
+offered here, the options form fields it understands, and where its snapshots live.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from agents.sandbox import LocalSnapshotSpec
+from agents.sandbox.session.sandbox_client import BaseSandboxClient
+from django.conf import settings
+
+from .models import SandboxSession
+
+
+class BackendUnavailable(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Backend:
+    id: ClassVar[str]
+    label: ClassVar[str]
+    isolated: ClassVar[bool]
+
+    def available(self) -> bool:
+        return True
+
+    def client(self) -> BaseSandboxClient[Any]:
+        raise NotImplementedError
+
+    def client_options(self, options: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def snapshot(self, session: SandboxSession) -> Any:
+        return None
+
+
+class LocalBackend(Backend):
+    id = SandboxSession.Backend.LOCAL
+    label = "Local"
+    isolated = False
+
+    def client(self):
+        from agents.sandbox.sandboxes.unix_local import UnixLocalSandboxClient
+
+        return UnixLocalSandboxClient()
+
+    def client_options(self, options):
+        from agents.sandbox.sandboxes.unix_local import UnixLocalSandboxClientOptions
+
+        return UnixLocalSandboxClientOptions(
+            exposed_ports=tuple(int(p) for p in options.get("exposed_ports", ()))
+        )
+
+    def snapshot(self, session):
+        # Resuming a local session re-applies the manifest unless a snapshot exists, which
+        # would silently undo every edit an agent made. A local snapshot keeps them.
+        return LocalSnapshotSpec(base_path=settings.SANDBOX_SNAPSHOT_DIR / str(session.pk))
+
+
+class E2BBackend(Backend):
+    id = SandboxSession.Backend.E2B
+    label = "E2B"
+    isolated = True
+
+    SANDBOX_TYPES = (("e2b", "E2B sandbox"), ("e2b_code_interpreter", "E2B code interpreter"))
+
+    def available(self) -> bool:
+        return bool(os.environ.get("E2B_API_KEY"))
+
+    def client(self):
+        from agents.extensions.sandbox.e2b.sandbox import E2BSandboxClient
+
+        return E2BSandboxClient()
+
+    def client_options(self, options):
+        from agents.extensions.sandbox.e2b.sandbox import E2BSandboxClientOptions
+
+        return E2BSandboxClientOptions(
+            sandbox_type=options.get("sandbox_type") or "e2b",
+            template=options.get("template") or None,
+            timeout=options.get("timeout") or None,
+            pause_on_exit=bool(options.get("pause_on_exit", False)),
+            exposed_ports=tuple(int(p) for p in options.get("exposed_ports", ())),
+            allow_internet_access=bool(options.get("allow_internet_access", True)),
+        )
+
+
+BACKENDS: dict[str, Backend] = {b.id: b for b in (LocalBackend(), E2BBackend())}
+
+
+def get_backend(backend_id: str) -> Backend:
+    try:
+        backend = BACKENDS[backend_id]
+    except KeyError:
+        raise BackendUnavailable(f"Unknown sandbox backend {backend_id!r}.") from None
+    if not backend.available():
+        raise BackendUnavailable(f"The {backend.label} backend is not configured on this server.")
+    return backend
+
+
+def available_backends() -> list[Backend]:
+    return [b for b in BACKENDS.values() if b.available()]

@@ -1,0 +1,185 @@
+"""Writes for manifests and sandbox sessions. Views and tasks call these, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .backends import get_backend
+from .models import Manifest, SandboxSession
+
+logger = logging.getLogger(__name__)
+
+WORKSPACE_LIST_LIMIT = 500
+SHUTDOWN_WAIT_STEPS = 60  # x 0.25 s
+SKIPPED_DIRS = {"node_modules", ".git", "__pycache__", ".venv"}
+
+
+class SessionNotReady(Exception):
+    pass
+
+
+def describe_error(error: BaseException) -> str:
+    """A one-line, user-facing description of what went wrong."""
+    message = str(error).strip() or error.__class__.__name__
+    cause = error.__cause__
+    if cause is not None and str(cause).strip() and str(cause) not in message:
+        message = f"{message}: {cause}"
+    return f"{error.__class__.__name__}: {message}"[:2000]
+
+
+def session_create(
+    *, owner, manifest: Manifest, backend_id: str, name: str = "", options: dict | None = None
+) -> SandboxSession:
+    """Record a new session and start its sandbox in the background."""
+    from .tasks import start_session
+
+    get_backend(backend_id)  # refuse unavailable backends before writing anything
+    with transaction.atomic():
+        session = SandboxSession.objects.create(
+            owner=owner,
+            manifest=manifest,
+            backend=backend_id,
+            name=name or manifest.name,
+            options=options or {},
+            status=SandboxSession.Status.CREATING,
+        )
+        transaction.on_commit(lambda: start_session.enqueue(session.pk))
+    return session
+
+
+async def session_start(*, session_id: int) -> None:
+    """Create and start the sandbox, store its state; any failure ends the session as failed."""
+    session = await SandboxSession.objects.select_related("manifest").aget(pk=session_id)
+    if session.status != SandboxSession.Status.CREATING:
+        return
+    sdk_session = None
+    client = None
+    try:
+        backend = get_backend(session.backend)
+        client = backend.client()
+        if session.manifest is None:
+            raise ValueError("The manifest this session was created from no longer exists.")
+        manifest = await sync_to_async(session.manifest.to_sdk)()
+        sdk_session = await client.create(
+            manifest=manifest,
+            options=backend.client_options(session.options),
+            snapshot=backend.snapshot(session),
+        )
+        await sdk_session.start()
+        await sdk_session.stop()
+        session.sdk_state = client.serialize_session_state(sdk_session.state)
+        session.status = SandboxSession.Status.RUNNING
+        session.last_error = ""
+    except Exception as error:
+        logger.warning("Session %s failed to start", session_id, exc_info=True)
+        session.status = SandboxSession.Status.FAILED
+        session.last_error = describe_error(error)
+        session.stopped_at = timezone.now()
+        if sdk_session is not None and client is not None:
+            await _discard(client, sdk_session)
+    await session.asave(update_fields=["sdk_state", "status", "last_error", "stopped_at"])
+
+
+async def _discard(client, sdk_session) -> None:
+    """Shut a sandbox down and delete what it left behind; never raises."""
+    for step in (sdk_session.shutdown, lambda: client.delete(sdk_session)):
+        try:
+            await step()
+        except Exception:
+            logger.warning("Cleaning up a sandbox failed", exc_info=True)
+
+
+@contextlib.asynccontextmanager
+async def sandbox_attached(session: SandboxSession) -> AsyncIterator[Any]:
+    """The session's sandbox, resumed and started; stopped and its state stored on exit.
+
+    A sandbox that cannot be brought back ends the session as failed, and is shut down.
+    """
+    if session.status != SandboxSession.Status.RUNNING or not session.sdk_state:
+        raise SessionNotReady(f"The sandbox is {session.get_status_display().lower()}.")
+    backend = get_backend(session.backend)
+    client = backend.client()
+    try:
+        sdk_session = await client.resume(client.deserialize_session_state(session.sdk_state))
+        await sdk_session.start()
+    except Exception as error:
+        session.status = SandboxSession.Status.FAILED
+        session.last_error = describe_error(error)
+        session.stopped_at = timezone.now()
+        await session.asave(update_fields=["status", "last_error", "stopped_at"])
+        raise
+    try:
+        yield sdk_session
+    finally:
+        try:
+            await sdk_session.stop()
+            session.sdk_state = client.serialize_session_state(sdk_session.state)
+            await session.asave(update_fields=["sdk_state"])
+        except Exception as error:
+            logger.warning("Stopping session %s failed", session.pk, exc_info=True)
+            session.status = SandboxSession.Status.FAILED
+            session.last_error = describe_error(error)
+            session.stopped_at = timezone.now()
+            await session.asave(update_fields=["status", "last_error", "stopped_at"])
+            await _discard(client, sdk_session)
+
+
+async def session_shutdown(*, session: SandboxSession) -> None:
+    """Shut the sandbox down for good. A sandbox that is already gone still ends `stopped`."""
+    from runs.models import Run
+    from runs.services import run_cancel
+
+    active = Run.objects.filter(session=session, status__in=Run.ACTIVE_STATUSES)
+    async for run in active:
+        await run_cancel(run=run)
+    # Let executors stop and store the sandbox's state before it goes away.
+    for _ in range(SHUTDOWN_WAIT_STEPS):
+        if not await active.aexists():
+            break
+        await asyncio.sleep(0.25)
+    await session.arefresh_from_db()
+    if session.sdk_state:
+        backend = get_backend(session.backend)
+        client = backend.client()
+        try:
+            sdk_session = await client.resume(client.deserialize_session_state(session.sdk_state))
+            await _discard(client, sdk_session)
+        except Exception as error:
+            logger.warning("Resuming session %s for shutdown failed", session.pk, exc_info=True)
+            session.last_error = f"Shut down; the sandbox could not be reached: {error}"[:2000]
+    snapshot_dir = settings.SANDBOX_SNAPSHOT_DIR / str(session.pk)
+    await sync_to_async(shutil.rmtree)(snapshot_dir, ignore_errors=True)
+    session.status = SandboxSession.Status.STOPPED
+    session.stopped_at = timezone.now()
+    await session.asave(update_fields=["status", "stopped_at", "last_error"])
+
+
+def workspace_files(session: SandboxSession) -> list[dict[str, Any]]:
+    """Files in a local session's workspace (read straight from disk, never blocks a run)."""
+    root = session.workspace_root
+    if session.backend != SandboxSession.Backend.LOCAL or not root or not os.path.isdir(root):
+        return []
+    files: list[dict[str, Any]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
+        for filename in sorted(filenames):
+            full = os.path.join(dirpath, filename)
+            try:
+                size = os.path.getsize(full)
+            except OSError:
+                continue
+            files.append({"path": os.path.relpath(full, root), "size": size})
+            if len(files) >= WORKSPACE_LIST_LIMIT:
+                return files
+    return files
