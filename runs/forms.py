@@ -25,7 +25,8 @@ class RunForm(forms.Form):
     tool_choice = forms.ChoiceField(choices=TOOL_CHOICE_CHOICES, initial="auto")
     max_turns = forms.IntegerField(min_value=1, max_value=200, initial=20)
     prompt = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What should the agent build?"})
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What should the agent build?"}),
+        error_messages={"required": "Write a prompt for the agent."},
     )
 
     def __init__(self, *args, **kwargs):
@@ -41,11 +42,10 @@ class RunForm(forms.Form):
             )
         return model
 
-    def clean_prompt(self) -> str:
-        prompt = self.cleaned_data["prompt"].strip()
-        if not prompt:
-            raise forms.ValidationError("Write a prompt for the agent.")
-        return prompt
+    @property
+    def settings_have_errors(self) -> bool:
+        advanced = ("instructions", "developer_instructions", "capabilities", "tool_choice")
+        return any(name in self.errors for name in (*advanced, "max_turns"))
 
     def agent_config(self) -> dict:
         data = self.cleaned_data

@@ -2,7 +2,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from sandboxes.views import HtmxHttpRequest, _get_session_for_user, _redirect
+from sandboxes.views import HtmxHttpRequest, _get_session_for_user, _redirect, session_page
 
 from . import services
 from .forms import RunForm
@@ -31,9 +31,11 @@ def run_create(request: HtmxHttpRequest, session_pk: int) -> HttpResponse:
             form.add_error(None, str(error))
         else:
             return _redirect(request, run.get_absolute_url())
-    return render(
-        request, "runs/_run_form.html", {"session": session, "run_form": form}, status=400
-    )
+    if request.htmx:
+        return render(
+            request, "runs/_run_form.html", {"session": session, "run_form": form}, status=400
+        )
+    return session_page(request, session, run_form=form, status=400)
 
 
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:

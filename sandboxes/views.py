@@ -87,17 +87,23 @@ def session_list(request: HttpRequest) -> HttpResponse:
     return render(request, "sandboxes/session_list.html", {"sessions": sessions})
 
 
-def session_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    session = _get_session_for_user(request, pk)
+def session_page(
+    request: HtmxHttpRequest, session: SandboxSession, *, run_form=None, status: int = 200
+) -> HttpResponse:
     context = {
         "session": session,
         "files": services.workspace_files(session),
         "runs": session.runs.all()[:50],
-        "run_form": RunForm(),
+        "run_form": run_form or RunForm(),
     }
+    template = "sandboxes/session_detail.html"
     if request.htmx and request.htmx.target == "session-main":
-        return render(request, "sandboxes/session_detail.html#main", context)
-    return render(request, "sandboxes/session_detail.html", context)
+        template += "#main"
+    return render(request, template, context, status=status)
+
+
+def session_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return session_page(request, _get_session_for_user(request, pk))
 
 
 @require_POST

@@ -1,4 +1,4 @@
-"""Shared fixtures: alice and bob, the seeded Vite starter, and sessions on the real local backend."""
+"""Shared fixtures: alice and bob, the Vite starter, sessions on the real local backend."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def _test_settings(settings, tmp_path):
     settings.SANDBOX_SNAPSHOT_DIR = tmp_path / "snapshots"
     settings.OPENAI_API_KEY_SET = False
     settings.AGENTS_TRACING = False
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

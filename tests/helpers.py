@@ -1,0 +1,69 @@
+"""Scripted runs: build model scripts and execute runs on the real local backend."""
+
+from __future__ import annotations
+
+from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
+from agents.usage import Usage
+
+from runs import agents_factory
+from runs.demo_model import patch_call, stream_events_for
+from runs.executor import run_execute
+from runs.models import Run, RunEvent
+
+
+def shell_step(command: str, call_id: str, tokens: int = 10) -> ModelStep:
+    return ModelStep(
+        output=[function_call("exec_command", {"cmd": command}, call_id=call_id)],
+        usage=Usage(requests=1, input_tokens=tokens, output_tokens=2, total_tokens=tokens + 2),
+    )
+
+
+def patch_step(patch: str, call_id: str) -> ModelStep:
+    """A streamed apply_patch (custom tool) step: built by hand, as ScriptedModel requires."""
+    output = [patch_call(patch, call_id)]
+    usage = Usage(requests=1, input_tokens=20, output_tokens=30, total_tokens=50)
+    return ModelStep.stream(
+        lambda call: stream_events_for(output, usage, response_id=f"resp-{call_id}"),
+        output=output,
+        usage=usage,
+    )
+
+
+def answer_step(text: str) -> ModelStep:
+    return ModelStep(
+        output=[assistant_message(text)],
+        usage=Usage(requests=1, input_tokens=30, output_tokens=8, total_tokens=38),
+    )
+
+
+def use_model(name: str, steps) -> ScriptedModel:
+    model = ScriptedModel(steps)
+    agents_factory.MODEL_OVERRIDES[name] = model
+    return model
+
+
+def config(model: str = "demo", **overrides) -> dict:
+    base = {
+        "name": "Builder",
+        "model": model,
+        "instructions": "Work carefully.",
+        "developer_instructions": "",
+        "capabilities": ["shell", "filesystem"],
+        "tool_choice": "auto",
+        "max_turns": 20,
+        "model_settings": {},
+    }
+    return base | overrides
+
+
+async def execute(session, prompt: str = "Do the thing", **config_overrides) -> Run:
+    run = await Run.objects.acreate(
+        owner_id=session.owner_id, session=session, config=config(**config_overrides), prompt=prompt
+    )
+    await run_execute(run_id=run.pk)
+    await run.arefresh_from_db()
+    return run
+
+
+async def events_of(run: Run) -> list[RunEvent]:
+    return [e async for e in RunEvent.objects.filter(run=run).order_by("seq")]
