@@ -92,7 +92,11 @@ async def session_start(*, session_id: int) -> None:
 
 
 async def _discard(client, sdk_session) -> None:
-    """Shut a sandbox down and delete what it left behind; never raises."""
+    """Shut a sandbox down for good and delete what it left behind; never raises."""
+    # With pause_on_exit the SDK's shutdown() only pauses (E2B keeps paused sandboxes): a
+    # session that ends must not leave one behind that nothing will ever resume.
+    if getattr(sdk_session.state, "pause_on_exit", False):
+        sdk_session.state.pause_on_exit = False
     for step in (sdk_session.shutdown, lambda: client.delete(sdk_session)):
         try:
             await step()
@@ -110,6 +114,7 @@ async def sandbox_attached(session: SandboxSession) -> AsyncIterator[Any]:
         raise SessionNotReady(f"The sandbox is {session.get_status_display().lower()}.")
     backend = get_backend(session.backend)
     client = backend.client()
+    previous_sandbox = session.sdk_state.get("sandbox_id")
     try:
         sdk_session = await client.resume(client.deserialize_session_state(session.sdk_state))
         await sdk_session.start()
@@ -119,11 +124,23 @@ async def sandbox_attached(session: SandboxSession) -> AsyncIterator[Any]:
         session.stopped_at = timezone.now()
         await session.asave(update_fields=["status", "last_error", "stopped_at"])
         raise
+    current_sandbox = getattr(sdk_session.state, "sandbox_id", None)
+    if previous_sandbox and current_sandbox != previous_sandbox:
+        # The provider lost the sandbox (expired, killed elsewhere) and the SDK made a new one
+        # from the manifest: say so instead of silently showing a fresh workspace.
+        session.last_error = (
+            f"Sandbox {previous_sandbox} was gone; {current_sandbox} was created from the "
+            "starter instead, so earlier edits are not in it."
+        )
+        await session.asave(update_fields=["last_error"])
     try:
         yield sdk_session
     finally:
         try:
             await sdk_session.stop()
+            if getattr(sdk_session.state, "pause_on_exit", False):
+                # pause_on_exit: pause between runs (the next resume wakes it up).
+                await sdk_session.shutdown()
             session.sdk_state = client.serialize_session_state(sdk_session.state)
             await session.asave(update_fields=["sdk_state"])
         except Exception as error:
