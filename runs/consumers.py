@@ -26,7 +26,11 @@ class RunConsumer(AsyncWebsocketConsumer):
             and user.is_authenticated
             and await Run.objects.filter(pk=self.run_id, owner=user).aexists()
         )
+        self.allowed = allowed
         if not allowed:
+            # Accept, then close with our code: a rejected handshake reaches the browser as a
+            # bare 1006 and the page would retry forever instead of saying "access refused".
+            await self.accept()
             await self.close(code=CLOSE_REFUSED)
             return
         self.group = f"run-{self.run_id}"
@@ -41,6 +45,8 @@ class RunConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        if not self.allowed:
+            return
         try:
             message = json.loads(text_data or "{}")
             after = int(message.get("after", 0))

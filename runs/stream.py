@@ -7,6 +7,7 @@ tool_call, tool_output, usage (folded into the run's state by the executor).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,15 +85,10 @@ class StreamNormaliser:
             yield "tool_call", self._tool_call(raw)
         elif name == "tool_output":
             output = item.output if isinstance(item.output, str) else _jsonish(item.output)
-            text, truncated = _clip(output)
-            yield (
-                "tool_output",
-                {
-                    "call": _get(raw, "call_id") or _get(raw, "id") or "",
-                    "output": text,
-                    "truncated": truncated,
-                },
-            )
+            payload = {"call": _get(raw, "call_id") or _get(raw, "id") or ""}
+            payload.update(_shell_result(output))
+            payload["output"], payload["truncated"] = _clip(payload["output"])
+            yield "tool_output", payload
         elif name in {"handoff_requested", "handoff_occured"}:
             yield "note", {"text": name.replace("_", " ")}
 
@@ -120,6 +116,30 @@ class StreamNormaliser:
         else:
             payload["arguments"] = _jsonish(raw)
         return payload
+
+
+_SHELL_RESULT = re.compile(
+    r"\AChunk ID: \w+\nWall time: (?P<wall>[\d.]+) seconds\n"
+    r"(?:Process exited with code (?P<code>-?\d+)\n)?"
+    r"(?:Process running with session ID (?P<pid>\d+)\n)?"
+    r"(?:Original token count: \d+\n)?Output:\n"
+)
+
+
+def _shell_result(output: str) -> dict[str, Any]:
+    """Split exec_command's result into its exit code, wall time and the command's output."""
+    match = _SHELL_RESULT.match(output)
+    if match is None:
+        return {"output": output}
+    result: dict[str, Any] = {
+        "output": output[match.end() :],
+        "wall_time": float(match["wall"]),
+    }
+    if match["code"] is not None:
+        result["exit_code"] = int(match["code"])
+    if match["pid"] is not None:
+        result["still_running"] = True
+    return result
 
 
 def _jsonish(value: Any) -> str:

@@ -16,7 +16,11 @@ def _ports(value: str) -> list[int]:
 
 
 class SessionForm(forms.Form):
-    name = forms.CharField(max_length=120, required=False, help_text="Defaults to the manifest.")
+    name = forms.CharField(
+        max_length=120,
+        required=False,
+        help_text="Empty gives “<starter> #n”; name versions after their idea, e.g. “polished”.",
+    )
     backend = forms.ChoiceField()
     # E2B options (ignored by the local backend).
     sandbox_type = forms.ChoiceField(
@@ -29,7 +33,9 @@ class SessionForm(forms.Form):
     pause_on_exit = forms.BooleanField(required=False)
     allow_internet_access = forms.BooleanField(required=False, initial=True)
     exposed_ports = forms.CharField(
-        required=False, initial="4173", help_text="Comma-separated, e.g. 4173"
+        required=False,
+        initial="4173",
+        help_text="Ports the sandbox may serve on (Vite dev server: 4173); comma-separated.",
     )
 
     def __init__(self, *args, **kwargs):

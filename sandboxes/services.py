@@ -50,12 +50,17 @@ def session_create(
             owner=owner,
             manifest=manifest,
             backend=backend_id,
-            name=name or manifest.name,
+            name=name or _default_name(owner, manifest),
             options=options or {},
             status=SandboxSession.Status.CREATING,
         )
         transaction.on_commit(lambda: start_session.enqueue(session.pk))
     return session
+
+
+def _default_name(owner, manifest: Manifest) -> str:
+    count = SandboxSession.objects.filter(owner=owner, manifest=manifest).count()
+    return f"{manifest.name} #{count + 1}"
 
 
 async def session_start(*, session_id: int) -> None:

@@ -32,6 +32,14 @@ async def connect(run_id: int, cookie: bytes | None = None) -> tuple[WebsocketCo
     return communicator, connected
 
 
+async def assert_refused(communicator) -> None:
+    """Refused sockets are accepted then closed with 4403, so the page can say why."""
+    message = await communicator.receive_output(timeout=2)
+    assert message == {"type": "websocket.close", "code": 4403}
+    await communicator.send_to(text_data=json.dumps({"type": "resume", "after": 0}))
+    assert await communicator.receive_nothing(timeout=0.2)
+
+
 async def receive_seqs(communicator, count: int) -> list[int]:
     seqs: list[int] = []
     while len(seqs) < count:
@@ -57,13 +65,15 @@ async def emit(run, n: int) -> None:
 
 
 async def test_anonymous_is_refused(run):
-    _, connected = await connect(run.pk)
-    assert not connected
+    await emit(run, 1)
+    communicator, _ = await connect(run.pk)
+    await assert_refused(communicator)
 
 
 async def test_another_user_is_refused(run, bob):
-    _, connected = await connect(run.pk, await cookie_for(bob))
-    assert not connected
+    await emit(run, 1)
+    communicator, _ = await connect(run.pk, await cookie_for(bob))
+    await assert_refused(communicator)
 
 
 async def test_a_foreign_origin_is_refused(run, alice):

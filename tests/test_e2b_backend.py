@@ -396,7 +396,7 @@ async def test_the_default_form_asks_e2b_for_its_defaults(
     )
     assert response.status_code == 302
     session = await SandboxSession.objects.aget(owner=alice)
-    assert session.name == starter.name
+    assert session.name == f"{starter.name} #1"
 
     await services.session_start(session_id=session.pk)
     await session.arefresh_from_db()

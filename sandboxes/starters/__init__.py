@@ -16,7 +16,7 @@ BUILTIN_STARTERS = [
         "name": "Vite + React starter",
         "description": (
             "A minimal Vite + React app (package.json, index.html, vite.config.js, "
-            "src/main.tsx, src/App.tsx). `npm install && npm run dev` serves it; "
+            "src/main.tsx, src/App.tsx) that npm install, then npm run dev, serves; "
             "agents usually edit src/App.tsx."
         ),
     },

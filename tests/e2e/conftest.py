@@ -1,0 +1,227 @@
+"""Browser end-to-end fixtures: the real daphne server in a subprocess, and Debian's chromium.
+
+The server runs exactly as `make run` serves it (one daphne process, in-memory channel layer,
+runs on the server's own loop, local sandboxes, the offline demo model), on a throwaway SQLite
+database and data directory. Nothing here touches pytest-django's test database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "correct horse battery staple"
+USERS = ("alice", "bob")
+SERVER_START_TIMEOUT = 30
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _server_env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"OPENAI_API_KEY", "E2B_API_KEY"}}
+    # Whatever the developer's shell points at, this server gets its own of everything.
+    for name in ("REDIS_URL", "TASKS_BACKEND", "DJANGO_SECRET_KEY", "DJANGO_SETTINGS_MODULE"):
+        env.pop(name, None)
+    (tmp / "tmp").mkdir(exist_ok=True)
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp / 'e2e.sqlite3'}",
+        DASHBOARD_DATA_DIR=str(tmp / "data"),
+        DEMO_MODEL_DELAY="0.05",
+        DJANGO_DEBUG="true",
+        AGENTS_TRACING="false",
+        # Local sandboxes are tempfile.mkdtemp() directories: keep them inside tmp.
+        TMPDIR=str(tmp / "tmp"),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout}\n{result.stderr}",
+            pytrace=False,
+        )
+
+
+CREATE_USERS = f"""
+from django.contrib.auth import get_user_model
+User = get_user_model()
+for name in {USERS!r}:
+    if not User.objects.filter(username=name).exists():
+        User.objects.create_user(name, name + "@example.com", {PASSWORD!r})
+"""
+
+
+def _wait_for_server(proc: subprocess.Popen, url: str, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(
+                f"daphne exited with {proc.returncode} before answering:\n{log.read_text()}",
+                pytrace=False,
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(
+        f"daphne did not answer {url} within {SERVER_START_TIMEOUT}s:\n{log.read_text()}",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, artifacts: Path
+) -> Iterator[str]:
+    """The dashboard served by a real `daphne` process; yields its base URL."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    env = _server_env(tmp)
+    _manage(env, "migrate", "--noinput", "-v0")
+    _manage(env, "seed")
+    _manage(env, "shell", "-c", CREATE_USERS)
+
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = tmp / "daphne.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [VENV_BIN / "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_server(proc, f"{base_url}/login/", log_path)
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        shutil.copyfile(log_path, artifacts / "daphne.log")
+        if request.session.testsfailed:
+            sys.stderr.write(f"\n----- daphne log ({log_path}) -----\n{log_path.read_text()}\n")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, headless. Missing chromium is a failure, never a skip."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests drive Debian's chromium (a Playwright "
+            "browser download is impossible here). Install it with `make test-deps` "
+            "(apt-get install chromium).",
+            pytrace=False,
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class PageErrors(list):
+    """Uncaught JS errors of every page a test opened; the test fails if any occurred."""
+
+    def watch(self, page) -> None:
+        page.on("pageerror", lambda error: self.append(f"{page.url}: {error}"))
+
+
+@pytest.fixture
+def page_errors() -> Iterator[PageErrors]:
+    errors = PageErrors()
+    yield errors
+    assert not errors, "JavaScript errors on the page:\n" + "\n".join(errors)
+
+
+@pytest.fixture
+def new_context(browser, server, page_errors):
+    """Factory for fresh, isolated browser contexts (separate cookies: separate people)."""
+    contexts = []
+
+    def make():
+        context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(15_000)
+        context.on("page", page_errors.watch)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def login(context, username: str):
+    """A new page in `context`, logged in as `username` through the real login form."""
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: url.endswith("/") and "/login/" not in url)
+    expect(page.locator(".who")).to_contain_text(username)
+    return page
+
+
+@pytest.fixture
+def alice_page(new_context):
+    return login(new_context(), "alice")
+
+
+@pytest.fixture
+def bob_page(new_context):
+    return login(new_context(), "bob")
