@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
-from agents.sandbox import LocalSnapshotSpec
 from agents.sandbox.session.sandbox_client import BaseSandboxClient
-from django.conf import settings
 
 from .models import SandboxSession
 
@@ -39,6 +38,9 @@ class Backend:
     def snapshot(self, session: SandboxSession) -> Any:
         return None
 
+    def after_resume(self, sdk_session: Any) -> None:
+        """Adjust a session the SDK just resumed, before start()."""
+
 
 class LocalBackend(Backend):
     id = SandboxSession.Backend.LOCAL
@@ -57,10 +59,14 @@ class LocalBackend(Backend):
             exposed_ports=tuple(int(p) for p in options.get("exposed_ports", ()))
         )
 
-    def snapshot(self, session):
-        # Resuming a local session re-applies the manifest unless a snapshot exists, which
-        # would silently undo every edit an agent made. A local snapshot keeps them.
-        return LocalSnapshotSpec(base_path=settings.SANDBOX_SNAPSHOT_DIR / str(session.pk))
+    def after_resume(self, sdk_session):
+        # The workspace directory on this machine *is* the session's state. Left alone, the
+        # SDK's start() on a resumed local session re-applies the manifest (undoing every edit)
+        # or, with a snapshot, wipes the directory and untars it (node_modules included, under
+        # a running dev server). Declaring it preserved makes start() reuse it as it is.
+        inner = sdk_session._inner
+        if Path(inner.state.manifest.root).is_dir():
+            inner._set_start_state_preserved(True)
 
 
 class E2BBackend(Backend):

@@ -122,6 +122,7 @@ async def sandbox_attached(session: SandboxSession) -> AsyncIterator[Any]:
     previous_sandbox = session.sdk_state.get("sandbox_id")
     try:
         sdk_session = await client.resume(client.deserialize_session_state(session.sdk_state))
+        backend.after_resume(sdk_session)
         await sdk_session.start()
     except Exception as error:
         session.status = SandboxSession.Status.FAILED

@@ -106,3 +106,26 @@ async def test_runs_after_shutdown_fail_clearly(local_session):
     run = await execute(local_session, model="demo")
     assert run.status == Run.Status.FAILED
     assert "The sandbox is stopped" in run.error
+
+
+async def test_a_run_keeps_the_workspace_as_it_is_on_disk(local_session, settings):
+    """Resuming a local sandbox neither re-applies the starter nor restores a snapshot over
+    files that appeared outside any run (npm install, a dev server's cache)."""
+    root = local_session.workspace_root
+    installed = os.path.join(root, "node_modules", "left-pad", "index.js")
+    await sync_to_async(os.makedirs)(os.path.dirname(installed))
+    with open(installed, "w") as f:
+        f.write("module.exports = 1;\n")
+    with open(os.path.join(root, "src/App.tsx"), "w") as f:
+        f.write("// edited by hand\n")
+
+    from .helpers import answer_step, shell_step, use_model
+
+    use_model("scripted", [shell_step("cat src/App.tsx", "read"), answer_step("ok")])
+    run = await execute(local_session, model="scripted")
+
+    assert run.status == Run.Status.SUCCEEDED, run.error
+    assert os.path.exists(installed)
+    with open(os.path.join(root, "src/App.tsx")) as f:
+        assert f.read() == "// edited by hand\n"
+    assert not os.path.exists(settings.SANDBOX_SNAPSHOT_DIR / str(local_session.pk))
