@@ -11,14 +11,17 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from runs.routing import websocket_urlpatterns  # noqa: E402
 from runs.task_backends import remember_server_loop  # noqa: E402
+from sandboxes.proxy import PreviewProxy  # noqa: E402
 
 application = remember_server_loop(
-    ProtocolTypeRouter(
-        {
-            "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-            ),
-        }
+    PreviewProxy(
+        ProtocolTypeRouter(
+            {
+                "http": django_asgi_app,
+                "websocket": AllowedHostsOriginValidator(
+                    AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                ),
+            }
+        )
     )
 )

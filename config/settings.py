@@ -192,3 +192,10 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# --- Previews ---------------------------------------------------------------------------------
+# Previews are served through the dashboard on their own origin: p<id>.<PREVIEW_DOMAIN>[:port].
+# Chromium resolves *.localhost to loopback; in production use a wildcard DNS name.
+PREVIEW_DOMAIN = os.environ.get("PREVIEW_DOMAIN", "preview.localhost")
+PREVIEW_BOOT_SECONDS = envint("PREVIEW_BOOT_SECONDS", 300)
+PREVIEW_MODULES_CACHE = DATA_DIR / "node-modules-cache"

@@ -5,7 +5,9 @@ from .agents_factory import default_model, model_choices
 from .models import CAPABILITY_CHOICES, DEMO_MODEL, TOOL_CHOICE_CHOICES
 
 
-class RunForm(forms.Form):
+class AgentForm(forms.Form):
+    """How the agent is set up: everything of a run but its prompt."""
+
     name = forms.CharField(max_length=120, initial="Builder")
     model = forms.CharField(max_length=200)
     instructions = forms.CharField(
@@ -24,10 +26,6 @@ class RunForm(forms.Form):
     )
     tool_choice = forms.ChoiceField(choices=TOOL_CHOICE_CHOICES, initial="auto")
     max_turns = forms.IntegerField(min_value=1, max_value=200, initial=20)
-    prompt = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What should the agent build?"}),
-        error_messages={"required": "Write a prompt for the agent."},
-    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -59,3 +57,10 @@ class RunForm(forms.Form):
             "max_turns": data["max_turns"],
             "model_settings": {},
         }
+
+
+class RunForm(AgentForm):
+    prompt = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What should the agent build?"}),
+        error_messages={"required": "Write a prompt for the agent."},
+    )

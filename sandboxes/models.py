@@ -120,3 +120,156 @@ class SandboxSession(models.Model):
     @property
     def workspace_root(self) -> str:
         return ((self.sdk_state or {}).get("manifest") or {}).get("root", "")
+
+
+class Preview(models.Model):
+    """A dev server running in a session's sandbox, served through the dashboard's proxy."""
+
+    class Status(models.TextChoices):
+        STARTING = "starting", "Starting"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        STOPPED = "stopped", "Stopped"
+
+    ACTIVE_STATUSES = (Status.STARTING, Status.READY)
+    DEFAULT_PORT = 4173
+    DEFAULT_COMMAND = (
+        "npm install --prefer-offline --no-audit --no-fund && "
+        "npm run dev -- --host {host} --port {port} --strictPort"
+    )
+
+    session = models.ForeignKey(SandboxSession, related_name="previews", on_delete=models.CASCADE)
+    port = models.PositiveIntegerField(default=DEFAULT_PORT, help_text="Port inside the sandbox.")
+    # Local sandboxes share this machine's ports: each preview gets its own host port.
+    host_port = models.PositiveIntegerField(null=True, blank=True)
+    command = models.TextField(default=DEFAULT_COMMAND)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTING)
+    upstream_url = models.CharField(max_length=500, blank=True)
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    # Process group of a local preview, so any process on this machine can stop it.
+    pid = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["host_port"],
+                condition=Q(status__in=["starting", "ready"]),
+                name="unique_active_host_port",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Preview {self.pk} of {self.session}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("preview_detail", args=[self.pk])
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def group_name(self) -> str:
+        return f"preview-{self.pk}"
+
+    @property
+    def boot_seconds(self) -> float | None:
+        if self.ready_at and self.started_at:
+            return (self.ready_at - self.started_at).total_seconds()
+        return None
+
+
+class Comparison(models.Model):
+    """Versions of one starter built by one agent config with different prompts."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    title = models.CharField(max_length=200)
+    manifest = models.ForeignKey(Manifest, null=True, on_delete=models.SET_NULL)
+    config = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("comparison_detail", args=[self.pk])
+
+
+class Version(models.Model):
+    """One prompt of a comparison: its own sandbox, run and preview."""
+
+    class Stage(models.TextChoices):
+        SANDBOX = "sandbox", "Creating sandbox"
+        RUNNING = "running", "Agent running"
+        PREVIEW = "preview", "Starting preview"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    comparison = models.ForeignKey(Comparison, related_name="versions", on_delete=models.CASCADE)
+    label = models.CharField(max_length=80)
+    prompt = models.TextField()
+    position = models.PositiveIntegerField(default=0)
+    session = models.ForeignKey(SandboxSession, null=True, on_delete=models.SET_NULL)
+    run = models.ForeignKey("runs.Run", null=True, on_delete=models.SET_NULL)
+    preview = models.ForeignKey(Preview, null=True, on_delete=models.SET_NULL)
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.SANDBOX)
+    error = models.TextField(blank=True)
+    files_changed = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.comparison}: {self.label}"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.stage not in (self.Stage.READY, self.Stage.FAILED)
+
+
+class ShareLink(models.Model):
+    """A read-only, expiring, revocable link to a comparison or a single preview.
+
+    The token is never stored: it is an HMAC (keyed by SECRET_KEY) of the link's id and a random
+    salt, so the database alone cannot produce a working link, yet the owner can copy it again.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    comparison = models.ForeignKey(
+        Comparison, null=True, blank=True, related_name="shares", on_delete=models.CASCADE
+    )
+    preview = models.ForeignKey(
+        Preview, null=True, blank=True, related_name="shares", on_delete=models.CASCADE
+    )
+    salt = models.CharField(max_length=64, editable=False)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(comparison__isnull=False) | Q(preview__isnull=False),
+                name="share_has_target",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Share {self.pk}"
+
+    @property
+    def is_valid(self) -> bool:
+        from django.utils import timezone
+
+        return self.revoked_at is None and self.expires_at > timezone.now()

@@ -172,6 +172,9 @@ async def session_shutdown(*, session: SandboxSession) -> None:
             break
         await asyncio.sleep(0.25)
     await session.arefresh_from_db()
+    from .previews import session_previews_stop
+
+    await session_previews_stop(session=session)
     if session.sdk_state:
         backend = get_backend(session.backend)
         client = backend.client()

@@ -1,18 +1,21 @@
 from asgiref.sync import sync_to_async
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from runs.forms import RunForm
+from runs.forms import AgentForm, RunForm
 from runs.models import Run
 
-from . import services
+from . import comparisons, previews, proxy, services
 from .backends import BackendUnavailable
-from .forms import SessionForm
-from .models import Manifest, SandboxSession
+from .forms import AddVersionForm, ComparisonForm, PreviewForm, SessionForm, ShareForm
+from .models import Comparison, Manifest, Preview, SandboxSession, ShareLink
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -88,13 +91,20 @@ def session_list(request: HttpRequest) -> HttpResponse:
 
 
 def session_page(
-    request: HtmxHttpRequest, session: SandboxSession, *, run_form=None, status: int = 200
+    request: HtmxHttpRequest,
+    session: SandboxSession,
+    *,
+    run_form=None,
+    preview_form=None,
+    status: int = 200,
 ) -> HttpResponse:
     context = {
         "session": session,
         "files": services.workspace_files(session),
         "runs": session.runs.all()[:50],
         "run_form": run_form or RunForm(),
+        "previews": session.previews.all()[:10],
+        "preview_form": preview_form or PreviewForm(),
     }
     template = "sandboxes/session_detail.html"
     if request.htmx and request.htmx.target == "session-main":
@@ -115,3 +125,238 @@ async def session_shutdown(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         await services.session_shutdown(session=session)
         await sync_to_async(messages.success)(request, f"Sandbox “{session.name}” was shut down.")
     return _redirect(request, session.get_absolute_url())
+
+
+# --- previews ----------------------------------------------------------------------------------
+
+
+def _get_preview_for_user(request: HttpRequest, pk: int) -> Preview:
+    return get_object_or_404(
+        Preview.objects.select_related("session"), pk=pk, session__owner=request.user
+    )
+
+
+def _preview_frame_url(request: HttpRequest, preview: Preview) -> str:
+    return proxy.preview_entry_url(request, preview, proxy.grant_for_user(preview, request.user))
+
+
+@require_POST
+def preview_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    session = _get_session_for_user(request, pk)
+    form = PreviewForm(request.POST)
+    if session.status != SandboxSession.Status.RUNNING:
+        form.add_error(None, "Previews need a running sandbox.")
+    if form.is_valid():
+        preview = previews.preview_create(
+            session=session, port=form.cleaned_data["port"], command=form.cleaned_data["command"]
+        )
+        return _redirect(request, preview.get_absolute_url())
+    return session_page(request, session, preview_form=form, status=400)
+
+
+def preview_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    preview = _get_preview_for_user(request, pk)
+    context = {
+        "preview": preview,
+        "session": preview.session,
+        "frame_url": _preview_frame_url(request, preview),
+        "share_form": ShareForm(),
+        "shares": _shares_with_urls(request, preview.shares.all()),
+    }
+    if request.htmx and request.htmx.target == f"preview-{preview.pk}-state":
+        return render(request, "sandboxes/_preview_state.html", context)
+    return render(request, "sandboxes/preview_detail.html", context)
+
+
+@require_POST
+async def preview_stop(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    user = await request.auser()
+    preview = await aget_object_or_404(Preview, pk=pk, session__owner=user)
+    await previews.preview_stop(preview=preview)
+    return _redirect(request, preview.get_absolute_url())
+
+
+@require_POST
+async def preview_restart(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    user = await request.auser()
+    preview = await aget_object_or_404(Preview, pk=pk, session__owner=user)
+    session = await SandboxSession.objects.aget(pk=preview.session_id)
+    if session.status == SandboxSession.Status.RUNNING:
+        await previews.preview_restart(preview=preview)
+    return _redirect(request, preview.get_absolute_url())
+
+
+# --- comparisons -------------------------------------------------------------------------------
+
+
+def _get_comparison_for_user(request: HttpRequest, pk: int) -> Comparison:
+    return get_object_or_404(Comparison, pk=pk, owner=request.user)
+
+
+def comparison_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    manifest = _get_manifest_for_user(request, pk)
+    form = ComparisonForm(request.POST or None)
+    agent_form = AgentForm(request.POST or None, prefix="agent")
+    if request.method == "POST":
+        if form.is_valid() and agent_form.is_valid():
+            try:
+                comparison = comparisons.comparison_create(
+                    owner=request.user,
+                    manifest=manifest,
+                    title=form.cleaned_data["title"],
+                    config=agent_form.agent_config(),
+                    prompts=form.prompts,
+                    backend_id=form.cleaned_data["backend"],
+                )
+            except comparisons.ComparisonRefused as error:
+                form.add_error(None, str(error))
+            else:
+                return _redirect(request, comparison.get_absolute_url())
+    context = {"manifest": manifest, "form": form, "agent_form": agent_form}
+    return render(
+        request, "sandboxes/comparison_new.html", context, status=400 if form.errors else 200
+    )
+
+
+def _version_cards(request: HttpRequest, versions, grant_for) -> list[dict]:
+    cards = []
+    for version in versions:
+        preview = version.preview
+        frame_url = None
+        if preview is not None and preview.status == Preview.Status.READY:
+            frame_url = proxy.preview_entry_url(request, preview, grant_for(preview))
+        cards.append({"version": version, "run": version.run, "frame_url": frame_url})
+    return cards
+
+
+def _versions(comparison: Comparison):
+    return comparison.versions.select_related("run", "preview", "session")
+
+
+def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    comparison = _get_comparison_for_user(request, pk)
+    versions = _versions(comparison)
+    if request.htmx and request.GET.get("version"):
+        versions = versions.filter(pk=request.GET["version"])
+    cards = _version_cards(
+        request, versions, lambda preview: proxy.grant_for_user(preview, request.user)
+    )
+    focus = request.GET.get("focus")
+    context = {
+        "comparison": comparison,
+        "cards": cards,
+        "focus": int(focus) if focus and focus.isdigit() else None,
+        "share_form": ShareForm(),
+        "shares": _shares_with_urls(request, comparison.shares.all()),
+        "add_form": AddVersionForm(),
+        "public": False,
+    }
+    if request.htmx and request.GET.get("version"):
+        return render(request, "sandboxes/_version_card.html", {**context, "card": cards[0]})
+    return render(request, "sandboxes/comparison_detail.html", context)
+
+
+@require_POST
+def comparison_add_version(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    comparison = _get_comparison_for_user(request, pk)
+    form = AddVersionForm(request.POST)
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                comparisons.version_add(
+                    comparison=comparison,
+                    label=form.cleaned_data["label"],
+                    prompt=form.cleaned_data["prompt"],
+                )
+        except comparisons.ComparisonRefused as error:
+            messages.error(request, str(error))
+    else:
+        messages.error(request, "Write a prompt for the new version.")
+    return _redirect(request, comparison.get_absolute_url())
+
+
+def comparison_list(request: HttpRequest) -> HttpResponse:
+    items = Comparison.objects.filter(owner=request.user).prefetch_related("versions")
+    return render(request, "sandboxes/comparison_list.html", {"comparisons": items})
+
+
+# --- share links -------------------------------------------------------------------------------
+
+
+def _shares_with_urls(request: HttpRequest, shares) -> list[dict]:
+    return [
+        {
+            "share": share,
+            "url": request.build_absolute_uri(
+                reverse("share_page", args=[comparisons.share_token(share)])
+            ),
+        }
+        for share in shares
+    ]
+
+
+@require_POST
+def share_create(request: HtmxHttpRequest, kind: str, pk: int) -> HttpResponse:
+    if kind == "comparison":
+        target = _get_comparison_for_user(request, pk)
+        owner_kwargs = {"comparison": target}
+    else:
+        target = _get_preview_for_user(request, pk)
+        owner_kwargs = {"preview": target}
+    form = ShareForm(request.POST)
+    if form.is_valid():
+        try:
+            comparisons.share_create(
+                owner=request.user, expires_in=form.expires_in(), **owner_kwargs
+            )
+            messages.success(request, "Share link created: copy it from the list below.")
+        except comparisons.ComparisonRefused as error:
+            messages.error(request, str(error))
+    else:
+        errors = "; ".join(e for field in form.errors.values() for e in field)
+        messages.error(request, f"No link created: {errors}")
+    return _redirect(request, target.get_absolute_url())
+
+
+@require_POST
+def share_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    share = get_object_or_404(ShareLink, pk=pk, owner=request.user)
+    comparisons.share_revoke(share=share)
+    messages.success(request, "Share link revoked: it no longer opens anything.")
+    target = share.comparison or share.preview
+    return _redirect(request, target.get_absolute_url())
+
+
+@login_not_required
+def share_page(request: HttpRequest, token: str) -> HttpResponse:
+    share = comparisons.share_from_token(token)
+    if share is None:
+        return render(request, "sandboxes/share_gone.html", status=404)
+    grant = lambda preview: proxy.grant_for_share(preview, share)  # noqa: E731
+    if share.comparison is not None:
+        versions = _versions(share.comparison)
+        title = share.comparison.title
+    else:
+        versions = []
+        title = share.preview.session.name
+    cards = _version_cards(request, versions, grant)
+    if share.preview is not None:
+        preview = share.preview
+        cards = [
+            {
+                "version": None,
+                "run": preview.session.runs.filter(status="succeeded").first(),
+                "preview": preview,
+                "frame_url": proxy.preview_entry_url(request, preview, grant(preview))
+                if preview.status == Preview.Status.READY
+                else None,
+            }
+        ]
+    response = render(
+        request,
+        "sandboxes/share_page.html",
+        {"share": share, "title": title, "cards": cards, "public": True},
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,232 @@
+"""Previews on their own origin, through the dashboard: p<id>.<PREVIEW_DOMAIN>.
+
+The dashboard hands out short-lived signed *grants* (for the session's owner, or for a share
+link) in the iframe's first URL; the proxy trades a grant for a cookie on the preview's own
+host, then checks that cookie's grant on every request and websocket, so revoking a share or
+stopping a preview shuts viewers out at once. HTTP and websockets (Vite's HMR) pass through
+asgiproxy; Host and Origin are rewritten to what the dev server expects.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import aiohttp
+from asgiproxy.config import ProxyConfig
+from asgiproxy.context import ProxyContext
+from asgiproxy.proxies.http import proxy_http
+from asgiproxy.proxies.websocket import proxy_websocket
+from django.conf import settings
+from django.core import signing
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from .models import Preview, ShareLink
+
+GRANT_SALT = "sandboxes.preview.grant"
+COOKIE_SALT = "sandboxes.preview.cookie"
+GRANT_MAX_AGE = 600
+COOKIE_NAME = "sd_preview"
+ENTER_PATH = "/__preview__/enter"
+ACCESS_CACHE_SECONDS = 2.0
+CLOSE_REFUSED = 4403
+
+
+def preview_host_pattern() -> re.Pattern[str]:
+    return re.compile(rf"^p(?P<id>\d+)\.{re.escape(settings.PREVIEW_DOMAIN)}(?::\d+)?$", re.I)
+
+
+def grant_for_user(preview: Preview, user) -> str:
+    return signing.dumps({"p": preview.pk, "u": user.pk}, salt=GRANT_SALT)
+
+
+def grant_for_share(preview: Preview, share: ShareLink) -> str:
+    return signing.dumps({"p": preview.pk, "s": share.pk}, salt=GRANT_SALT)
+
+
+def preview_origin(request, preview: Preview) -> str:
+    """The preview's own origin, on the same scheme and port the dashboard was reached on."""
+    host = request.get_host()
+    port = ""
+    if match := re.search(r":(\d+)$", host):
+        port = f":{match[1]}"
+    return f"{request.scheme}://p{preview.pk}.{settings.PREVIEW_DOMAIN}{port}"
+
+
+def preview_entry_url(request, preview: Preview, grant: str) -> str:
+    return f"{preview_origin(request, preview)}{ENTER_PATH}?{urlencode({'grant': grant})}"
+
+
+async def grant_allows(grant: dict[str, Any], preview_id: int) -> Preview | None:
+    """The preview, if this grant still gives access to it."""
+    if grant.get("p") != preview_id:
+        return None
+    preview = await Preview.objects.select_related("session").filter(pk=preview_id).afirst()
+    if preview is None:
+        return None
+    if "u" in grant:
+        return preview if preview.session.owner_id == grant["u"] else None
+    if "s" in grant:
+        share = await ShareLink.objects.filter(
+            pk=grant["s"], revoked_at__isnull=True, expires_at__gt=timezone.now()
+        ).afirst()
+        if share is None:
+            return None
+        if share.preview_id == preview_id:
+            return preview
+        if (
+            share.comparison_id
+            and await preview.version_set.filter(comparison_id=share.comparison_id).aexists()
+        ):
+            return preview
+    return None
+
+
+class _UpstreamConfig(ProxyConfig):
+    def get_upstream_url(self, *, scope) -> str:
+        return scope["preview_upstream"].rstrip("/") + scope["path"]
+
+    def process_client_headers(self, *, scope, headers):
+        upstream = urlsplit(scope["preview_upstream"])
+        headers = headers.mutablecopy()
+        headers["host"] = upstream.netloc.replace("127.0.0.1", "localhost")
+        if "origin" in headers:
+            headers["origin"] = f"{upstream.scheme}://{headers['host']}"
+        cookies = SimpleCookie(headers.get("cookie", ""))
+        cookies.pop(COOKIE_NAME, None)
+        if cookies:
+            headers["cookie"] = "; ".join(f"{k}={m.value}" for k, m in cookies.items())
+        elif "cookie" in headers:
+            del headers["cookie"]
+        return headers
+
+    def process_upstream_headers(self, *, scope, proxy_response):
+        headers = proxy_response.headers.copy()
+        headers.popall("X-Frame-Options", None)
+        return headers
+
+
+class PreviewProxy:
+    """ASGI app: preview hosts go to their dev servers, everything else to the dashboard."""
+
+    def __init__(self, dashboard_app) -> None:
+        self.dashboard_app = dashboard_app
+        self.context = ProxyContext(_UpstreamConfig(), max_concurrency=64)
+        self._access: dict[tuple[int, str], tuple[float, Preview | None]] = {}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = _header(scope, b"host")
+            if match := preview_host_pattern().match(host):
+                await self.serve(int(match["id"]), scope, receive, send)
+                return
+        await self.dashboard_app(scope, receive, send)
+
+    async def serve(self, preview_id: int, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] == ENTER_PATH:
+            await self.enter(preview_id, scope, send)
+            return
+        preview = await self.allowed(preview_id, scope)
+        if preview is None:
+            await self.refuse(scope, receive, send, 403, "preview_refused")
+            return
+        if preview.status != Preview.Status.READY or not preview.upstream_url:
+            await self.refuse(scope, receive, send, 503, "preview_offline", preview=preview)
+            return
+        scope = dict(scope, preview_upstream=preview.upstream_url)
+        try:
+            if scope["type"] == "http":
+                await proxy_http(context=self.context, scope=scope, receive=receive, send=send)
+            else:
+                await proxy_websocket(context=self.context, scope=scope, receive=receive, send=send)
+        except (aiohttp.ClientError, OSError):
+            if scope["type"] == "http":
+                await self.refuse(scope, receive, send, 502, "preview_offline", preview=preview)
+
+    async def enter(self, preview_id: int, scope, send) -> None:
+        query = parse_qs(scope.get("query_string", b"").decode())
+        try:
+            grant = signing.loads(
+                query.get("grant", [""])[0], salt=GRANT_SALT, max_age=GRANT_MAX_AGE
+            )
+        except signing.BadSignature:
+            grant = None
+        if grant is None or await grant_allows(grant, preview_id) is None:
+            await _send_html(send, 403, render_to_string("sandboxes/preview_refused.html"))
+            return
+        cookie = signing.dumps(grant, salt=COOKIE_SALT)
+        host = _header(scope, b"host")
+        secure = scope.get("scheme") == "https" or host.split(":")[0].endswith(".localhost")
+        # The preview lives in an iframe on another site: its cookie must be SameSite=None
+        # (hence Secure, which browsers allow on *.localhost) and Partitioned (CHIPS), so it
+        # still works where third-party cookies are blocked.
+        attributes = "Path=/; HttpOnly; " + (
+            "SameSite=None; Secure; Partitioned" if secure else "SameSite=Lax"
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 302,
+                "headers": [
+                    (b"location", b"/"),
+                    (b"cache-control", b"no-store"),
+                    (b"set-cookie", f"{COOKIE_NAME}={cookie}; {attributes}".encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    async def allowed(self, preview_id: int, scope) -> Preview | None:
+        raw = SimpleCookie(_header(scope, b"cookie")).get(COOKIE_NAME)
+        if raw is None:
+            return None
+        key = (preview_id, raw.value)
+        now = time.monotonic()
+        cached = self._access.get(key)
+        if cached and now - cached[0] < ACCESS_CACHE_SECONDS:
+            return cached[1]
+        try:
+            grant = signing.loads(raw.value, salt=COOKIE_SALT)
+        except signing.BadSignature:
+            return None
+        preview = await grant_allows(grant, preview_id)
+        if len(self._access) > 10_000:
+            self._access.clear()
+        self._access[key] = (now, preview)
+        return preview
+
+    async def refuse(self, scope, receive, send, status: int, template: str, **context) -> None:
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": CLOSE_REFUSED})
+            return
+        html = render_to_string(f"sandboxes/{template}.html", context)
+        await _send_html(send, status, html)
+
+
+def _header(scope, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
+async def _send_html(send, status: int, html: str) -> None:
+    body = html.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
