@@ -298,7 +298,8 @@ export default function App() {{
     <main style={{{{ minHeight: "100vh", margin: 0, display: "grid", placeItems: "center",
       background: "{style["background"]}", color: "{style["text"]}",
       fontFamily: "system-ui, sans-serif" }}}}>
-      <section style={{{{ width: "min(640px, 88vw)", boxSizing: "border-box", padding: "2.5rem", borderRadius: 16,
+      <section style={{{{ width: "min(640px, 88vw)", boxSizing: "border-box",
+        padding: "2.5rem", borderRadius: 16,
         background: "{style["card"]}", boxShadow: "0 20px 45px rgba(0,0,0,0.18)" }}}}>
         <h1 data-testid="demo-title" style={{{{ color: "{style["accent"]}" }}}}>{{title}}</h1>
         <p>{{request}}</p>
