@@ -199,3 +199,4 @@ LOGGING = {
 PREVIEW_DOMAIN = os.environ.get("PREVIEW_DOMAIN", "preview.localhost")
 PREVIEW_BOOT_SECONDS = envint("PREVIEW_BOOT_SECONDS", 300)
 PREVIEW_MODULES_CACHE = DATA_DIR / "node-modules-cache"
+PREVIEW_LOG_DIR = DATA_DIR / "preview-logs"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents import ModelSettings
+from agents import Agent, ModelSettings
 from agents.models.interface import Model
 from agents.sandbox import SandboxAgent
 from agents.sandbox.capabilities import Filesystem, Shell
@@ -59,13 +59,18 @@ def build_model_settings(config: dict[str, Any]) -> ModelSettings:
     return ModelSettings(**options)
 
 
-def build_agent(config: dict[str, Any]) -> SandboxAgent:
-    return SandboxAgent(
-        name=config.get("name") or "Agent",
-        instructions=build_instructions(config),
-        model=resolve_model(config.get("model") or DEMO_MODEL),
-        model_settings=build_model_settings(config),
-        capabilities=[
-            CAPABILITIES[c]() for c in config.get("capabilities", []) if c in CAPABILITIES
-        ],
-    )
+def build_agent(
+    config: dict[str, Any], *, sandbox: bool = True, mcp_servers: list | None = None
+) -> Agent:
+    """A SandboxAgent for runs in a sandbox; a plain Agent for one without (a coordinator)."""
+    common = {
+        "name": config.get("name") or "Agent",
+        "instructions": build_instructions(config),
+        "model": resolve_model(config.get("model") or DEMO_MODEL),
+        "model_settings": build_model_settings(config),
+        "mcp_servers": list(mcp_servers or []),
+    }
+    if not sandbox:
+        return Agent(**common)
+    capabilities = [CAPABILITIES[c]() for c in config.get("capabilities", []) if c in CAPABILITIES]
+    return SandboxAgent(capabilities=capabilities, **common)

@@ -20,6 +20,7 @@ from sandboxes.services import describe_error, sandbox_attached
 
 from .agents_factory import build_agent
 from .events import EventLog
+from .mcp import connect_servers
 from .models import Run
 from .stream import StreamNormaliser
 
@@ -53,6 +54,8 @@ class Executor:
         try:
             if run.cancel_requested:
                 self.cancelled = True
+            elif run.session_id is None:
+                await self._run_agent(None)
             else:
                 async with sandbox_attached(run.session) as sandbox:
                     await self._run_agent(sandbox)
@@ -76,20 +79,35 @@ class Executor:
         await self._finish()
 
     async def _run_agent(self, sandbox) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            specs = self.run.config.get("mcp_servers") or []
+            servers = await connect_servers(specs, sandbox, stack)
+            tool_servers = {}
+            for server, url, tools in servers:
+                await self.log.emit(
+                    "mcp_tools", {"server": server.name, "url": url, "tools": tools}
+                )
+                tool_servers.update(dict.fromkeys(tools, server.name))
+            agent = build_agent(
+                self.run.config,
+                sandbox=sandbox is not None,
+                mcp_servers=[server for server, _, _ in servers],
+            )
+            await self._stream(agent, sandbox, StreamNormaliser(tool_servers=tool_servers))
+
+    async def _stream(self, agent, sandbox, normaliser: StreamNormaliser) -> None:
         run = self.run
-        agent = build_agent(run.config)
         result = Runner.run_streamed(
             agent,
             run.prompt,
             max_turns=run.config.get("max_turns") or 20,
             run_config=RunConfig(
-                sandbox=SandboxRunConfig(session=sandbox),
+                sandbox=SandboxRunConfig(session=sandbox) if sandbox is not None else None,
                 tracing_disabled=not settings.AGENTS_TRACING,
             ),
         )
         self.result = result
         watcher = asyncio.create_task(self._watch(result))
-        normaliser = StreamNormaliser()
         try:
             async for event in result.stream_events():
                 for kind, payload in normaliser.feed(event):

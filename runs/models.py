@@ -32,6 +32,10 @@ class AgentConfig(models.Model):
     tool_choice = models.CharField(max_length=40, default="auto", blank=True)
     max_turns = models.PositiveIntegerField(default=20)
     model_settings = models.JSONField(default=dict, blank=True)
+    # [{"name", "kind": "http", "url", "headers": sealed}] or [{"name", "kind": "e2b",
+    # "settings": sealed}]: secrets sealed (runs.secrets), never stored or shown in clear.
+    mcp_servers = models.JSONField(default=list, blank=True)
+    preset = models.SlugField(max_length=60, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -50,6 +54,7 @@ class AgentConfig(models.Model):
             "tool_choice": self.tool_choice,
             "max_turns": self.max_turns,
             "model_settings": dict(self.model_settings),
+            "mcp_servers": list(self.mcp_servers),
         }
 
 
@@ -65,7 +70,15 @@ class Run(models.Model):
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    session = models.ForeignKey(SandboxSession, related_name="runs", on_delete=models.CASCADE)
+    # No session: an agent without a sandbox (a lane group's coordinator).
+    session = models.ForeignKey(
+        SandboxSession, null=True, blank=True, related_name="runs", on_delete=models.CASCADE
+    )
+    lane_group = models.ForeignKey(
+        "LaneGroup", null=True, blank=True, related_name="runs", on_delete=models.CASCADE
+    )
+    lane_label = models.CharField(max_length=80, blank=True)
+    is_coordinator = models.BooleanField(default=False)
     agent_config = models.ForeignKey(AgentConfig, null=True, blank=True, on_delete=models.SET_NULL)
     # The agent exactly as it ran; later edits to the preset do not rewrite history.
     config = models.JSONField(default=dict)
@@ -125,6 +138,26 @@ class Run(models.Model):
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
         }
+
+
+class LaneGroup(models.Model):
+    """Lanes (runs, each in its own sandbox) working in parallel, then a coordinator run that
+    reads every lane's outcome and writes one synthesis."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    title = models.CharField(max_length=200)
+    task = models.TextField(help_text="What the coordinator is asked to synthesise.")
+    preset = models.SlugField(max_length=60, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("lane_group_detail", args=[self.pk])
 
 
 class RunEvent(models.Model):

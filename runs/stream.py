@@ -30,7 +30,8 @@ def _clip(text: str) -> tuple[str, bool]:
 
 
 class StreamNormaliser:
-    def __init__(self) -> None:
+    def __init__(self, tool_servers: dict[str, str] | None = None) -> None:
+        self.tool_servers = tool_servers or {}  # MCP tool name -> server name
         self._open_messages: set[str] = set()
         self._open_reasoning: set[str] = set()
 
@@ -82,7 +83,10 @@ class StreamNormaliser:
                 yield from self._start(self._open_reasoning, "reasoning_start", item_id)
                 yield "reasoning", {"item": item_id, "text": summary}
         elif name == "tool_called":
-            yield "tool_call", self._tool_call(raw)
+            payload = self._tool_call(raw)
+            if server := self.tool_servers.get(payload["tool"]):
+                payload["server"] = server
+            yield "tool_call", payload
         elif name == "tool_output":
             output = item.output if isinstance(item.output, str) else _jsonish(item.output)
             payload = {"call": _get(raw, "call_id") or _get(raw, "id") or ""}

@@ -9,6 +9,7 @@ functions to `django-tasks-db` workers instead.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
@@ -100,10 +101,13 @@ class ServerLoopBackend(BaseTaskBackend):
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
+        # A task starts in a clean context: it must not inherit the request's contextvars
+        # (asgiref's thread-sensitivity markers among them, which would deadlock its ORM calls).
+        fresh = contextvars.Context()
         if running is loop:
-            future: Any = loop.create_task(coroutine)
+            future: Any = loop.create_task(coroutine, context=fresh)
         else:
-            future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+            future = fresh.run(asyncio.run_coroutine_threadsafe, coroutine, loop)
         future.add_done_callback(_log_failure)
         _track(future)
         return result

@@ -41,6 +41,22 @@ class Backend:
     def after_resume(self, sdk_session: Any) -> None:
         """Adjust a session the SDK just resumed, before start()."""
 
+    # Fields of the serialized SDK state that hold secrets, sealed before they are stored.
+    SECRET_STATE_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def seal_state(self, payload: dict[str, Any]) -> dict[str, Any]:
+        from runs.secrets import seal
+
+        return {
+            key: seal(value) if key in self.SECRET_STATE_FIELDS and value else value
+            for key, value in payload.items()
+        }
+
+    def unseal_state(self, payload: dict[str, Any]) -> dict[str, Any]:
+        from runs.secrets import is_sealed, unseal
+
+        return {key: unseal(v) if is_sealed(v) else v for key, v in payload.items()}
+
 
 class LocalBackend(Backend):
     id = SandboxSession.Backend.LOCAL
@@ -75,6 +91,8 @@ class E2BBackend(Backend):
     isolated = True
 
     SANDBOX_TYPES = (("e2b", "E2B sandbox"), ("e2b_code_interpreter", "E2B code interpreter"))
+    # E2B's state keeps the sandbox's envs and MCP settings (API keys) in plain text.
+    SECRET_STATE_FIELDS = ("base_envs", "mcp")
 
     def available(self) -> bool:
         return bool(os.environ.get("E2B_API_KEY"))
@@ -87,6 +105,8 @@ class E2BBackend(Backend):
     def client_options(self, options):
         from agents.extensions.sandbox.e2b.sandbox import E2BSandboxClientOptions
 
+        from runs.secrets import unseal
+
         return E2BSandboxClientOptions(
             sandbox_type=options.get("sandbox_type") or "e2b",
             template=options.get("template") or None,
@@ -94,6 +114,7 @@ class E2BBackend(Backend):
             pause_on_exit=bool(options.get("pause_on_exit", False)),
             exposed_ports=tuple(int(p) for p in options.get("exposed_ports", ())),
             allow_internet_access=bool(options.get("allow_internet_access", True)),
+            mcp=unseal(options["mcp"]) if options.get("mcp") else None,
         )
 
 

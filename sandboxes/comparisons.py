@@ -6,7 +6,6 @@ run succeeds start the preview. Versions build concurrently and fail independent
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -27,7 +26,6 @@ from .services import SKIPPED_DIRS, describe_error, session_start
 logger = logging.getLogger(__name__)
 
 MIN_VERSIONS, MAX_VERSIONS = 2, 6
-PREVIEW_WAIT_POLL = 0.5
 
 
 class ComparisonRefused(Exception):
@@ -89,6 +87,8 @@ async def version_build(*, version_id: int) -> None:
     from runs.executor import run_execute
     from runs.models import Run
 
+    from .previews import run_preview
+
     version = await Version.objects.select_related("comparison").aget(pk=version_id)
     comparison = version.comparison
     if version.session_id is not None:
@@ -127,11 +127,10 @@ async def version_build(*, version_id: int) -> None:
             )
             return
 
-        preview = await sync_to_async(_create_preview)(session)
+        preview = await Preview.objects.acreate(session=session, command=Preview.DEFAULT_COMMAND)
         await _stage(version, Version.Stage.PREVIEW, preview=preview, files_changed=files)
-        while preview.status == Preview.Status.STARTING:
-            await asyncio.sleep(PREVIEW_WAIT_POLL)
-            await preview.arefresh_from_db(fields=["status", "error"])
+        await run_preview(preview_id=preview.pk)  # returns once the app answers, or failed
+        await preview.arefresh_from_db(fields=["status", "error"])
         if preview.status == Preview.Status.READY:
             await _stage(version, Version.Stage.READY)
         else:
@@ -141,12 +140,6 @@ async def version_build(*, version_id: int) -> None:
     except Exception as error:
         logger.warning("Version %s failed", version_id, exc_info=True)
         await _stage(version, Version.Stage.FAILED, error=describe_error(error))
-
-
-def _create_preview(session: SandboxSession) -> Preview:
-    from .previews import preview_create
-
-    return preview_create(session=session)
 
 
 def workspace_changes(session: SandboxSession, manifest: Manifest) -> list[dict]:
@@ -198,7 +191,7 @@ def share_from_token(token: str) -> ShareLink | None:
         .filter(pk=int(pk))
         .first()
     )
-    if share is None or not hmac.compare_digest(share_token(share), token):
+    if share is None or not hmac.compare_digest(share_token(share).encode(), token.encode()):
         return None
     return share if share.is_valid else None
 

@@ -166,7 +166,16 @@ def remember_node_modules(root: Path) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
+def log_path(preview: Preview) -> Path:
+    return settings.PREVIEW_LOG_DIR / f"{preview.pk}.log"
+
+
 async def _run_local(preview: Preview, log: PreviewLog) -> None:
+    """Boot a local dev server: returns once it answers (or fails); the server keeps running.
+
+    Its output goes to a file, not a pipe, so nothing has to keep reading it (a full pipe
+    would freeze the server) and the boot task ends: a db_worker runs one task at a time.
+    """
     root = Path(preview.session.workspace_root)
     if not await sync_to_async(root.is_dir)():
         raise RuntimeError("The sandbox's workspace is gone; the sandbox is not running.")
@@ -175,15 +184,18 @@ async def _run_local(preview: Preview, log: PreviewLog) -> None:
     if note := await sync_to_async(warm_node_modules)(root):
         log.write(note)
     log.write(f"$ {command}\n")
-    process = await asyncio.create_subprocess_shell(
-        command,
-        cwd=root,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        stdin=asyncio.subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: stop() kills the whole tree
-        env={**os.environ, "PORT": str(host_port), "BROWSER": "none", "FORCE_COLOR": "0"},
-    )
+    path = log_path(preview)
+    await sync_to_async(path.parent.mkdir)(parents=True, exist_ok=True)
+    with open(path, "wb") as output:  # noqa: ASYNC230 - opening a file to hand to the child
+        process = await asyncio.create_subprocess_shell(
+            command,
+            cwd=root,
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stop() kills the whole tree
+            env={**os.environ, "PORT": str(host_port), "BROWSER": "none", "FORCE_COLOR": "0"},
+        )
     await _set(
         preview,
         log,
@@ -191,51 +203,61 @@ async def _run_local(preview: Preview, log: PreviewLog) -> None:
         upstream_url=f"http://127.0.0.1:{host_port}/",
         started_at=timezone.now(),
     )
-    reader = asyncio.create_task(_follow(process, log))
     try:
-        await _wait_until_ready(preview, log, process)
-        await sync_to_async(remember_node_modules)(root)
-        code = await process.wait()
-        await reader
-        await preview.arefresh_from_db(fields=["status"])
-        if preview.status == Preview.Status.READY:
-            await _set(
-                preview,
-                log,
-                status=Preview.Status.FAILED,
-                error=f"The dev server exited with code {code}.",
-                stopped_at=timezone.now(),
-            )
-    finally:
-        reader.cancel()
-        if process.returncode is None:
-            await stop_process_group(process.pid)
+        await _wait_until_ready(preview, log, process, LogFollower(path, log))
+    except BaseException:
+        await stop_process_group(process.pid)
+        raise
+    if preview.status != Preview.Status.READY:
+        # Stopped while booting, possibly before its process group was recorded: stop wins.
+        await stop_process_group(process.pid)
+        return
+    await sync_to_async(remember_node_modules)(root)
 
 
-async def _follow(process: asyncio.subprocess.Process, log: PreviewLog) -> None:
-    assert process.stdout is not None
-    loop = asyncio.get_running_loop()
-    last_flush = loop.time()
-    while True:
-        try:
-            chunk = await asyncio.wait_for(process.stdout.read(4096), FLUSH_SECONDS)
-        except TimeoutError:
-            chunk = None
-        if chunk == b"":
-            await log.flush()
-            return
-        if chunk:
-            log.write(chunk.decode("utf-8", errors="replace"))
-        if loop.time() - last_flush >= FLUSH_SECONDS:
-            last_flush = loop.time()
-            await log.flush()
+class LogFollower:
+    """Copies what a process wrote to its log file into the preview's log."""
+
+    def __init__(self, path: Path, log: PreviewLog) -> None:
+        self.path = path
+        self.log = log
+        self.offset = 0
+
+    def _read(self) -> str:
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        self.offset += len(data)
+        return data.decode("utf-8", errors="replace")
+
+    async def poll(self) -> None:
+        if text := await sync_to_async(self._read)():
+            self.log.write(text)
+        await self.log.flush()
 
 
-async def _wait_until_ready(preview: Preview, log: PreviewLog, process) -> None:
+def current_log(preview: Preview) -> str:
+    """The log as the page shows it: the live file for a running local preview."""
+    path = log_path(preview)
+    if preview.session.backend != SandboxSession.Backend.LOCAL or not path.exists():
+        return preview.log
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - LOG_LIMIT))
+        tail = f.read().decode("utf-8", errors="replace")
+    head = preview.log.split("\n", 2)
+    # The first lines are the dashboard's own notes and the command; the rest is the file.
+    notes = "".join(line + "\n" for line in head[:2] if line.startswith(("$ ", "[dashboard]")))
+    return notes + tail
+
+
+async def _wait_until_ready(
+    preview: Preview, log: PreviewLog, process, follower: LogFollower
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.PREVIEW_BOOT_SECONDS
     async with httpx.AsyncClient(timeout=2) as client:
         while True:
+            await follower.poll()
             if process.returncode is not None:
                 raise RuntimeError(
                     f"The command exited with code {process.returncode} before the port "
@@ -318,6 +340,31 @@ async def stop_process_group(pid: int | None, *, grace: float = 3.0) -> None:
             return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def process_group_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def preview_check(*, preview: Preview) -> Preview:
+    """A ready local preview whose dev server died ends failed, with the reason."""
+    is_local = preview.session.backend == SandboxSession.Backend.LOCAL
+    if preview.status == Preview.Status.READY and is_local and not process_group_alive(preview.pid):
+        await _set(
+            preview,
+            status=Preview.Status.FAILED,
+            error="The dev server exited after it was ready; see the log, then restart.",
+            stopped_at=timezone.now(),
+        )
+    return preview
 
 
 async def preview_stop(*, preview: Preview) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -22,10 +21,12 @@ from asgiproxy.proxies.http import proxy_http
 from asgiproxy.proxies.websocket import proxy_websocket
 from django.conf import settings
 from django.core import signing
+from django.http.cookie import parse_cookie
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from .models import Preview, ShareLink
+from .previews import preview_check
 
 GRANT_SALT = "sandboxes.preview.grant"
 COOKIE_SALT = "sandboxes.preview.cookie"
@@ -34,6 +35,10 @@ COOKIE_NAME = "sd_preview"
 ENTER_PATH = "/__preview__/enter"
 ACCESS_CACHE_SECONDS = 2.0
 CLOSE_REFUSED = 4403
+
+
+def _private_cookies() -> set[str]:
+    return {COOKIE_NAME, settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME}
 
 
 def preview_host_pattern() -> re.Pattern[str]:
@@ -96,10 +101,15 @@ class _UpstreamConfig(ProxyConfig):
         headers["host"] = upstream.netloc.replace("127.0.0.1", "localhost")
         if "origin" in headers:
             headers["origin"] = f"{upstream.scheme}://{headers['host']}"
-        cookies = SimpleCookie(headers.get("cookie", ""))
-        cookies.pop(COOKIE_NAME, None)
-        if cookies:
-            headers["cookie"] = "; ".join(f"{k}={m.value}" for k, m in cookies.items())
+        # The app's own cookies pass; ours (and the dashboard's, should a cookie domain ever
+        # cover preview hosts) stay here.
+        kept = [
+            f"{name}={value}"
+            for name, value in parse_cookie(headers.get("cookie", "")).items()
+            if name not in _private_cookies()
+        ]
+        if kept:
+            headers["cookie"] = "; ".join(kept)
         elif "cookie" in headers:
             del headers["cookie"]
         return headers
@@ -144,6 +154,8 @@ class PreviewProxy:
             else:
                 await proxy_websocket(context=self.context, scope=scope, receive=receive, send=send)
         except (aiohttp.ClientError, OSError):
+            await preview_check(preview=preview)
+            self._access.clear()
             if scope["type"] == "http":
                 await self.refuse(scope, receive, send, 502, "preview_offline", preview=preview)
 
@@ -181,16 +193,17 @@ class PreviewProxy:
         await send({"type": "http.response.body", "body": b""})
 
     async def allowed(self, preview_id: int, scope) -> Preview | None:
-        raw = SimpleCookie(_header(scope, b"cookie")).get(COOKIE_NAME)
-        if raw is None:
+        # parse_cookie tolerates the odd cookie an app sets; SimpleCookie would drop them all.
+        value = parse_cookie(_header(scope, b"cookie")).get(COOKIE_NAME)
+        if value is None:
             return None
-        key = (preview_id, raw.value)
+        key = (preview_id, value)
         now = time.monotonic()
         cached = self._access.get(key)
         if cached and now - cached[0] < ACCESS_CACHE_SECONDS:
             return cached[1]
         try:
-            grant = signing.loads(raw.value, salt=COOKIE_SALT)
+            grant = signing.loads(value, salt=COOKIE_SALT)
         except signing.BadSignature:
             return None
         preview = await grant_allows(grant, preview_id)

@@ -83,7 +83,7 @@ async def session_start(*, session_id: int) -> None:
         )
         await sdk_session.start()
         await sdk_session.stop()
-        session.sdk_state = client.serialize_session_state(sdk_session.state)
+        session.sdk_state = _stored_state(backend, client, sdk_session)
         session.status = SandboxSession.Status.RUNNING
         session.last_error = ""
     except Exception as error:
@@ -94,6 +94,16 @@ async def session_start(*, session_id: int) -> None:
         if sdk_session is not None and client is not None:
             await _discard(client, sdk_session)
     await session.asave(update_fields=["sdk_state", "status", "last_error", "stopped_at"])
+
+
+def _stored_state(backend, client, sdk_session) -> dict:
+    """The SDK's serialized state, with the backend's secret fields sealed."""
+    return backend.seal_state(client.serialize_session_state(sdk_session.state))
+
+
+async def _resume(backend, client, session: SandboxSession):
+    state = client.deserialize_session_state(backend.unseal_state(session.sdk_state))
+    return await client.resume(state)
 
 
 async def _discard(client, sdk_session) -> None:
@@ -121,7 +131,7 @@ async def sandbox_attached(session: SandboxSession) -> AsyncIterator[Any]:
     client = backend.client()
     previous_sandbox = session.sdk_state.get("sandbox_id")
     try:
-        sdk_session = await client.resume(client.deserialize_session_state(session.sdk_state))
+        sdk_session = await _resume(backend, client, session)
         backend.after_resume(sdk_session)
         await sdk_session.start()
     except Exception as error:
@@ -147,7 +157,7 @@ async def sandbox_attached(session: SandboxSession) -> AsyncIterator[Any]:
             if getattr(sdk_session.state, "pause_on_exit", False):
                 # pause_on_exit: pause between runs (the next resume wakes it up).
                 await sdk_session.shutdown()
-            session.sdk_state = client.serialize_session_state(sdk_session.state)
+            session.sdk_state = _stored_state(backend, client, sdk_session)
             await session.asave(update_fields=["sdk_state"])
         except Exception as error:
             logger.warning("Stopping session %s failed", session.pk, exc_info=True)
@@ -179,7 +189,7 @@ async def session_shutdown(*, session: SandboxSession) -> None:
         backend = get_backend(session.backend)
         client = backend.client()
         try:
-            sdk_session = await client.resume(client.deserialize_session_state(session.sdk_state))
+            sdk_session = await _resume(backend, client, session)
             await _discard(client, sdk_session)
         except Exception as error:
             logger.warning("Resuming session %s for shutdown failed", session.pk, exc_info=True)

@@ -1,4 +1,4 @@
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
@@ -155,9 +155,10 @@ def preview_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 def preview_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    preview = _get_preview_for_user(request, pk)
+    preview = async_to_sync(previews.preview_check)(preview=_get_preview_for_user(request, pk))
     context = {
         "preview": preview,
+        "log": previews.current_log(preview),
         "session": preview.session,
         "frame_url": _preview_frame_url(request, preview),
         "share_form": ShareForm(),

@@ -1,0 +1,76 @@
+"""MCP servers attached to an agent: any streamable-HTTP server by URL and headers, or E2B's
+in-sandbox MCP gateway. Headers and settings are sealed at rest (runs.secrets) and only opened
+here, in memory, to connect."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from agents.mcp import MCPServer, MCPServerStreamableHttp
+
+from .secrets import seal, unseal
+
+E2B_GATEWAY_NAME = "e2b-mcp-gateway"
+
+
+def http_server_spec(*, name: str, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    return {"name": name, "kind": "http", "url": url, "headers": seal(headers) if headers else ""}
+
+
+def e2b_server_spec(*, name: str, settings: dict[str, str]) -> dict[str, Any]:
+    return {"name": name, "kind": "e2b", "settings": seal(settings)}
+
+
+def e2b_gateway_settings(specs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """The `mcp` option E2B's sandbox is created with: server name -> its settings."""
+    return {s["name"]: unseal(s["settings"]) for s in specs if s.get("kind") == "e2b"}
+
+
+def public_url(url: str) -> str:
+    """A URL fit for pages and events: no credentials, no query string."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+async def e2b_gateway(sandbox: Any) -> MCPServerStreamableHttp:
+    """Connect to the MCP gateway inside an E2B sandbox with its bearer token."""
+    raw = getattr(getattr(sandbox, "_inner", None), "_sandbox", None)
+    if raw is None or not hasattr(raw, "get_mcp_url"):
+        raise ValueError("E2B MCP servers need a session on the E2B backend.")
+    token = await raw.get_mcp_token()
+    return MCPServerStreamableHttp(
+        params={"url": raw.get_mcp_url(), "headers": {"Authorization": f"Bearer {token}"}},
+        name=E2B_GATEWAY_NAME,
+        cache_tools_list=True,
+    )
+
+
+async def connect_servers(
+    specs: list[dict[str, Any]], sandbox: Any, stack: contextlib.AsyncExitStack
+) -> list[tuple[MCPServer, str, list[str]]]:
+    """Connected servers with the public URL and tool names of each, closed by `stack`."""
+    connected = []
+    if any(spec.get("kind") == "e2b" for spec in specs):
+        server = await e2b_gateway(sandbox)
+        await stack.enter_async_context(server)
+        url = public_url(server.params["url"])
+        connected.append((server, url, [t.name for t in await server.list_tools()]))
+    for spec in specs:
+        if spec.get("kind") != "http":
+            continue
+        headers = unseal(spec["headers"]) if spec.get("headers") else {}
+        server = MCPServerStreamableHttp(
+            params={"url": spec["url"], "headers": headers, "timeout": 15},
+            name=spec["name"],
+            cache_tools_list=True,
+        )
+        await stack.enter_async_context(server)
+        connected.append(
+            (server, public_url(spec["url"]), [t.name for t in await server.list_tools()])
+        )
+    return connected
