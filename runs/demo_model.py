@@ -266,6 +266,18 @@ ACCENTS = {
 }
 
 
+def relevant_files(files: list[str], prompt: str, count: int = 3) -> list[str]:
+    """The files a request points at (by words of their paths), else the first ones."""
+    words = {w for w in re.findall(r"[a-z0-9_]+", prompt.lower()) if len(w) > 2}
+
+    def score(path: str) -> int:
+        return sum(1 for part in re.findall(r"[a-z0-9_]+", path.lower()) if part in words)
+
+    ranked = sorted(files, key=lambda f: -score(f))
+    chosen = [f for f in ranked if score(f) > 0][:count]
+    return chosen or files[:count]
+
+
 def page_style(prompt: str) -> dict[str, str]:
     words = set(re.findall(r"[a-z]+", prompt.lower()))
     if words & {"dark", "night", "black"}:
@@ -347,8 +359,9 @@ class DemoModel(Model):
             return [message_item(self._synthesis(prompt), "demo-answer")]
         if "demo-look" not in outputs:
             plan = (
-                "Offline demo script: list the workspace, read the app entry point, "
-                "rewrite it to reflect the request, verify, then summarise."
+                "Offline demo script: list the workspace; if it is the Vite starter, rewrite "
+                "src/App.tsx to reflect the request and verify it; otherwise read the files "
+                "the request points at and report what they contain."
             )
             look = (
                 "pwd && ls -la && find . -path ./node_modules -prune -o -type f -print "
@@ -361,7 +374,7 @@ class DemoModel(Model):
             if can_patch:
                 read = f"echo '{BEGIN}'; awk '{{print}}' {APP_FILE}; echo '{END}'"
             else:
-                chosen = " ".join(shlex.quote(f) for f in files[:3]) or "."
+                chosen = " ".join(shlex.quote(f) for f in relevant_files(files, prompt)) or "."
                 read = f'for f in {chosen}; do echo "== $f"; head -n 20 "$f"; done'
             return [exec_call(read, "demo-read")]
         if can_patch and "demo-patch" not in outputs:
@@ -401,14 +414,26 @@ class DemoModel(Model):
 
     @staticmethod
     def _synthesis(text: str) -> str:
-        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+        """Sections ("## " headings, else paragraphs) with the first lines of each."""
+        sections = re.split(r"(?m)^(?=## )", text)
+        if len(sections) == 1:
+            sections = [p for p in re.split(r"\n\s*\n", text)]
+        sections = [s.strip() for s in sections if s.strip()]
         lines = [
-            f"Offline demo synthesis (no LLM): {len(paragraphs)} section(s), "
+            f"Offline demo synthesis (no LLM): {len(sections)} section(s), "
             f"{len(text.split())} words in."
         ]
-        for paragraph in paragraphs[:12]:
-            first = paragraph.splitlines()[0]
-            lines.append(f"- {first[:160]}")
+        for section in sections[:12]:
+            head, *body = section.splitlines()
+            content = [
+                line.strip()
+                for line in body
+                if line.strip() and not line.lstrip().startswith(("(Offline demo", "#", "=="))
+            ]
+            summary = f"- {head.removeprefix('## ')[:160]}"
+            if content:
+                summary += ": " + " / ".join(c[:100] for c in content[:2])
+            lines.append(summary)
         return "\n".join(lines)
 
     @staticmethod

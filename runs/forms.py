@@ -2,7 +2,7 @@ from django import forms
 from django.conf import settings
 
 from .agents_factory import default_model, model_choices
-from .models import CAPABILITY_CHOICES, DEMO_MODEL, TOOL_CHOICE_CHOICES
+from .models import CAPABILITY_CHOICES, DEMO_MODEL, TOOL_CHOICE_CHOICES, AgentConfig
 
 
 class AgentForm(forms.Form):
@@ -64,3 +64,131 @@ class RunForm(AgentForm):
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What should the agent build?"}),
         error_messages={"required": "Write a prompt for the agent."},
     )
+
+
+class McpServerForm(forms.Form):
+    """A streamable-HTTP MCP server: URL and headers (kept sealed, never shown back)."""
+
+    name = forms.SlugField(max_length=60)
+    url = forms.URLField(max_length=500, assume_scheme="https")
+    headers = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Authorization: Bearer …"}),
+        required=False,
+        help_text="One 'Name: value' per line. Stored encrypted; never shown again.",
+    )
+
+    def clean_headers(self) -> dict[str, str]:
+        return parse_headers(self.cleaned_data["headers"])
+
+
+def parse_headers(text: str) -> dict[str, str]:
+    headers = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip() or " " in name.strip():
+            raise forms.ValidationError(f"Line {number} is not 'Name: value'.")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+class CodeReviewForm(forms.Form):
+    model = forms.CharField(max_length=200)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model"].initial = default_model()
+        self.model_choices = model_choices()
+
+    clean_model = AgentForm.clean_model
+
+
+class DeepResearchForm(CodeReviewForm):
+    question = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    mcp_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        label="Search MCP server URL",
+        help_text="Any streamable-HTTP MCP server (e.g. a search or browser server).",
+    )
+    mcp_headers = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Authorization: Bearer …"}),
+        required=False,
+        label="Its headers",
+    )
+    exa_api_key = forms.CharField(required=False, widget=forms.PasswordInput, label="Exa API key")
+    browserbase_api_key = forms.CharField(
+        required=False, widget=forms.PasswordInput, label="Browserbase API key"
+    )
+
+    def clean_mcp_headers(self) -> dict[str, str]:
+        return parse_headers(self.cleaned_data["mcp_headers"])
+
+    def e2b_settings(self) -> dict[str, dict[str, str]]:
+        data = self.cleaned_data
+        settings_ = {}
+        if data.get("exa_api_key"):
+            settings_["exa"] = {"apiKey": data["exa_api_key"]}
+        if data.get("browserbase_api_key"):
+            settings_["browserbase"] = {"apiKey": data["browserbase_api_key"]}
+        return settings_
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("mcp_url") and not self.e2b_settings():
+            raise forms.ValidationError(
+                "Give an MCP server URL (or, with E2B, a key for its MCP gateway)."
+            )
+        return data
+
+
+class LaneGroupForm(forms.Form):
+    title = forms.CharField(max_length=200, initial="Parallel lanes")
+    task = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        initial="Synthesise the lanes' findings into one answer.",
+    )
+    coordinator = forms.ModelChoiceField(queryset=None, help_text="Runs without a sandbox.")
+
+    def __init__(self, *args, owner, manifests, sessions, **kwargs):
+        super().__init__(*args, **kwargs)
+        configs = AgentConfig.objects.filter(owner=owner)
+        self.fields["coordinator"].queryset = configs
+        for i in range(1, 7):
+            self.fields[f"label_{i}"] = forms.CharField(max_length=80, required=False)
+            self.fields[f"agent_{i}"] = forms.ModelChoiceField(queryset=configs, required=False)
+            self.fields[f"manifest_{i}"] = forms.ModelChoiceField(
+                queryset=manifests, required=False
+            )
+            self.fields[f"session_{i}"] = forms.ModelChoiceField(
+                queryset=sessions, required=False, label="or existing sandbox"
+            )
+            self.fields[f"prompt_{i}"] = forms.CharField(
+                widget=forms.Textarea(attrs={"rows": 2}), required=False
+            )
+
+    def lane_rows(self):
+        return [
+            [self[f"{name}_{i}"] for name in ("label", "agent", "manifest", "session", "prompt")]
+            for i in range(1, 7)
+        ]
+
+    def clean(self):
+        data = super().clean()
+        self.lanes = []
+        for i in range(1, 7):
+            prompt = (data.get(f"prompt_{i}") or "").strip()
+            agent = data.get(f"agent_{i}")
+            if not prompt and not agent:
+                continue
+            if not prompt or not agent:
+                self.add_error(f"prompt_{i}", f"Lane {i} needs both an agent and a prompt.")
+                continue
+            if not data.get(f"manifest_{i}") and not data.get(f"session_{i}"):
+                self.add_error(f"manifest_{i}", f"Lane {i} needs a manifest or a sandbox.")
+                continue
+            self.lanes.append(i)
+        if len(self.lanes) < 2 and not self.errors:
+            raise forms.ValidationError("Fill in at least two lanes.")
+        return data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
 from sandboxes.models import SandboxSession
 
@@ -45,10 +46,18 @@ def run_start(
 async def run_cancel(*, run: Run) -> None:
     """Stop a run. A running one is stopped by its executor; a queued one ends here."""
     await Run.objects.filter(pk=run.pk).aupdate(cancel_requested=True)
+    await run_end_unstarted(
+        run=run, status=Run.Status.CANCELLED, error="Cancelled before it started."
+    )
+
+
+async def run_end_unstarted(*, run: Run, status: str, error: str) -> bool:
+    """End a run that no executor has claimed; False if one already has."""
     ended = await Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).aupdate(
-        status=Run.Status.CANCELLED, error="Cancelled before it started."
+        status=status, error=error, finished_at=timezone.now()
     )
     if ended:
         # No executor will ever own this run, so its last state event is ours to write.
         await run.arefresh_from_db()
         await EventLog(run).emit_state()
+    return bool(ended)

@@ -20,6 +20,19 @@ BUILTIN_STARTERS = [
             "agents usually edit src/App.tsx."
         ),
     },
+    {
+        "slug": "fullstack-sample",
+        "name": "Full-stack sample repo (notes app)",
+        "description": (
+            "A small React + Flask notes app with a few real problems left in it; the "
+            "full-stack code review preset reviews it with frontend, backend and repo lanes."
+        ),
+    },
+    {
+        "slug": "research-notes",
+        "name": "Research notes",
+        "description": "An empty notes workspace for research agents (the deep research preset).",
+    },
 ]
 
 

@@ -15,7 +15,8 @@
     const setConn = (text, cls) => {
       if (conn) { conn.textContent = text; conn.className = "conn " + (cls || ""); }
     };
-    const finished = () => document.querySelector("[data-run-finished]") !== null;
+    // Several runs can stream on one page (lanes): each root watches its own run's state.
+    const finished = () => root.querySelector("[data-run-finished]") !== null;
 
     function apply(events) {
       let html = "";
