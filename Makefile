@@ -7,15 +7,15 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 APT_UPDATED := .local/.apt-updated
 
-.PHONY: run test setup lint format test-deps clean
+.PHONY: run test setup lint format node-deps test-deps clean
 
-run: setup
+run: setup node-deps
 	$(PY) manage.py seed
 	$(PY) manage.py collectstatic --noinput -v0
 	@echo "Serving the dashboard on http://$(HOST):$(PORT) (Ctrl-C to stop)"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
-test: setup test-deps lint
+test: setup node-deps test-deps lint
 	$(VENV)/bin/pytest
 
 setup: $(VENV)/.installed
@@ -28,6 +28,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
 	$(PY) -m pip install --quiet --group test
 	touch $@
+
+# Previews run `npm install` and a Vite dev server inside local sandboxes.
+node-deps:
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "Installing Node.js and npm (Debian) for previews"; \
+	  $(call apt_install,nodejs npm); \
+	fi
 
 # The browser tests drive Debian's chromium; a browser download is impossible here.
 test-deps:
