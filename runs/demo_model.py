@@ -318,7 +318,7 @@ export default function App() {{
         <button onClick={{() => setCount(count + 1)}}
           style={{{{ background: "{style["accent"]}", color: "white", border: 0,
             borderRadius: 8, padding: "0.6rem 1.2rem", fontSize: 16 }}}}>
-          Clicked {{count}} times
+          Clicked {{count}} {{count === 1 ? "time" : "times"}}
         </button>
         <p style={{{{ opacity: 0.7, fontSize: 14 }}}}>
           Edited by the offline demo agent (a script, no LLM).

@@ -10,13 +10,21 @@ from urllib.parse import urlsplit, urlunsplit
 
 from agents.mcp import MCPServer, MCPServerStreamableHttp
 
-from .secrets import seal, unseal
+from .secrets import is_sealed, seal, unseal
 
 E2B_GATEWAY_NAME = "e2b-mcp-gateway"
 
 
 def http_server_spec(*, name: str, url: str, headers: dict[str, str]) -> dict[str, Any]:
-    return {"name": name, "kind": "http", "url": url, "headers": seal(headers) if headers else ""}
+    # URLs often carry keys too (?apiKey=…, user:pass@): sealed like the headers; pages and
+    # events get `display_url`, stripped of credentials and query.
+    return {
+        "name": name,
+        "kind": "http",
+        "url": seal(url),
+        "display_url": public_url(url),
+        "headers": seal(headers) if headers else "",
+    }
 
 
 def e2b_server_spec(*, name: str, settings: dict[str, str]) -> dict[str, Any]:
@@ -64,13 +72,12 @@ async def connect_servers(
         if spec.get("kind") != "http":
             continue
         headers = unseal(spec["headers"]) if spec.get("headers") else {}
+        url = unseal(spec["url"]) if is_sealed(spec["url"]) else spec["url"]
         server = MCPServerStreamableHttp(
-            params={"url": spec["url"], "headers": headers, "timeout": 15},
+            params={"url": url, "headers": headers, "timeout": 15},
             name=spec["name"],
             cache_tools_list=True,
         )
         await stack.enter_async_context(server)
-        connected.append(
-            (server, public_url(spec["url"]), [t.name for t in await server.list_tools()])
-        )
+        connected.append((server, public_url(url), [t.name for t in await server.list_tools()]))
     return connected

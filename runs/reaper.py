@@ -38,10 +38,14 @@ async def reap_stale_runs() -> int:
 
 
 async def reap_forever() -> None:
+    from sandboxes.previews import reap_previews
+
     while True:
         try:
             if count := await reap_stale_runs():
                 logger.warning("Marked %d stale run(s) interrupted", count)
+            if count := await reap_previews():
+                logger.warning("Marked %d dead preview(s) failed", count)
         except Exception:
             logger.exception("Reaper pass failed")
         await asyncio.sleep(max(5, settings.RUN_STALE_SECONDS // 3))

@@ -127,13 +127,13 @@ def _modules_key(root: Path) -> str | None:
     return digest.hexdigest()[:24]
 
 
-def warm_node_modules(root: Path) -> str | None:
+def warm_node_modules(root: Path, key: str | None = None) -> str | None:
     """Hard-link a node_modules installed earlier for the same package.json, if any.
 
     Repeated versions of one manifest then skip most of `npm install`: the npm cache is already
     shared (same user), and this also skips unpacking. Returns what happened, for the log.
     """
-    key = _modules_key(root)
+    key = key or _modules_key(root)
     cached = settings.PREVIEW_MODULES_CACHE / key if key else None
     if cached is None or (root / "node_modules").exists() or not cached.is_dir():
         return None
@@ -141,8 +141,8 @@ def warm_node_modules(root: Path) -> str | None:
     return f"[dashboard] reused node_modules from an earlier install ({key})\n"
 
 
-def remember_node_modules(root: Path) -> None:
-    key = _modules_key(root)
+def remember_node_modules(root: Path, key: str | None = None) -> None:
+    key = key or _modules_key(root)
     modules = root / "node_modules"
     if key is None or not modules.is_dir():
         return
@@ -166,6 +166,11 @@ def remember_node_modules(root: Path) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
+def _plain_env() -> dict[str, str]:
+    # Any FORCE_COLOR value turns colours *on* for Vite's logger; NO_COLOR turns them off.
+    return {k: v for k, v in os.environ.items() if k != "FORCE_COLOR"}
+
+
 def log_path(preview: Preview) -> Path:
     return settings.PREVIEW_LOG_DIR / f"{preview.pk}.log"
 
@@ -181,7 +186,10 @@ async def _run_local(preview: Preview, log: PreviewLog) -> None:
         raise RuntimeError("The sandbox's workspace is gone; the sandbox is not running.")
     host_port = await _allocate_host_port(preview)
     command = preview.command.format(host="127.0.0.1", port=host_port)
-    if note := await sync_to_async(warm_node_modules)(root):
+    # The key is taken before `npm install` writes a lockfile, so the next workspace with the
+    # same package.json finds it.
+    modules_key = await sync_to_async(_modules_key)(root)
+    if note := await sync_to_async(warm_node_modules)(root, modules_key):
         log.write(note)
     log.write(f"$ {command}\n")
     path = log_path(preview)
@@ -194,7 +202,7 @@ async def _run_local(preview: Preview, log: PreviewLog) -> None:
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stop() kills the whole tree
-            env={**os.environ, "PORT": str(host_port), "BROWSER": "none", "FORCE_COLOR": "0"},
+            env={**_plain_env(), "PORT": str(host_port), "BROWSER": "none", "NO_COLOR": "1"},
         )
     await _set(
         preview,
@@ -212,7 +220,7 @@ async def _run_local(preview: Preview, log: PreviewLog) -> None:
         # Stopped while booting, possibly before its process group was recorded: stop wins.
         await stop_process_group(process.pid)
         return
-    await sync_to_async(remember_node_modules)(root)
+    await sync_to_async(remember_node_modules)(root, modules_key)
 
 
 class LogFollower:
@@ -401,3 +409,28 @@ async def session_previews_stop(*, session: SandboxSession) -> None:
         session=session, status__in=Preview.ACTIVE_STATUSES
     ):
         await preview_stop(preview=preview)
+
+
+async def reap_previews() -> int:
+    """Previews whose dev server died end failed; boots that no task finishes end failed too
+    (the process that ran them stopped) and what they started is stopped."""
+    from datetime import timedelta
+
+    count = 0
+    ready = Preview.objects.filter(status=Preview.Status.READY).select_related("session")
+    async for preview in ready:
+        if (await preview_check(preview=preview)).status == Preview.Status.FAILED:
+            count += 1
+    cutoff = timezone.now() - timedelta(seconds=settings.PREVIEW_BOOT_SECONDS + 60)
+    async for preview in Preview.objects.filter(
+        status=Preview.Status.STARTING, created_at__lt=cutoff
+    ):
+        await stop_process_group(preview.pid)
+        await _set(
+            preview,
+            status=Preview.Status.FAILED,
+            error="The boot was interrupted (the dashboard process running it stopped).",
+            stopped_at=timezone.now(),
+        )
+        count += 1
+    return count

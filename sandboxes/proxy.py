@@ -9,6 +9,8 @@ asgiproxy; Host and Origin are rewritten to what the dev server expects.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import time
 from typing import Any
@@ -152,12 +154,32 @@ class PreviewProxy:
             if scope["type"] == "http":
                 await proxy_http(context=self.context, scope=scope, receive=receive, send=send)
             else:
-                await proxy_websocket(context=self.context, scope=scope, receive=receive, send=send)
+                await self.websocket(preview_id, scope, receive, send)
         except (aiohttp.ClientError, OSError):
             await preview_check(preview=preview)
             self._access.clear()
             if scope["type"] == "http":
                 await self.refuse(scope, receive, send, 502, "preview_offline", preview=preview)
+
+    async def websocket(self, preview_id: int, scope, receive, send) -> None:
+        """Proxy a websocket (Vite's HMR) while access lasts: a revoked share or a stopped
+        preview closes it within ACCESS_CACHE_SECONDS, not at the viewer's next reload."""
+        proxying = asyncio.ensure_future(
+            proxy_websocket(context=self.context, scope=scope, receive=receive, send=send)
+        )
+        try:
+            while not proxying.done():
+                await asyncio.wait({proxying}, timeout=ACCESS_CACHE_SECONDS)
+                if proxying.done():
+                    break
+                preview = await self.allowed(preview_id, scope)
+                if preview is None or preview.status != Preview.Status.READY:
+                    proxying.cancel()
+        finally:
+            if not proxying.done():
+                proxying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await proxying
 
     async def enter(self, preview_id: int, scope, send) -> None:
         query = parse_qs(scope.get("query_string", b"").decode())
@@ -209,7 +231,9 @@ class PreviewProxy:
         preview = await grant_allows(grant, preview_id)
         if len(self._access) > 10_000:
             self._access.clear()
-        self._access[key] = (now, preview)
+        if preview is None or preview.status == Preview.Status.READY:
+            # A booting preview is not cached: its first 200 must not wait for the cache.
+            self._access[key] = (now, preview)
         return preview
 
     async def refuse(self, scope, receive, send, status: int, template: str, **context) -> None:
