@@ -342,24 +342,35 @@ async def stop_process_group(pid: int | None, *, grace: float = 3.0) -> None:
     deadline = loop.time() + grace
     while loop.time() < deadline:
         await asyncio.sleep(0.1)
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
+        if not await sync_to_async(process_group_alive)(pid):
             return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
 
 
 def process_group_alive(pid: int | None) -> bool:
+    """Whether any process of the group still runs. Zombies don't count: killpg(pgid, 0)
+    succeeds on them, and where nothing reaps orphans (PID 1 without an init) they linger."""
     if not pid:
         return False
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
         return True
-    return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # After "(comm)": state, ppid, pgrp.
+        if int(fields[2]) == pid and fields[0] != "Z":
+            return True
+    return False
 
 
 async def preview_check(*, preview: Preview) -> Preview:

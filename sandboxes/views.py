@@ -2,7 +2,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -237,8 +237,12 @@ def _versions(comparison: Comparison):
 def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     comparison = _get_comparison_for_user(request, pk)
     versions = _versions(comparison)
-    if request.htmx and request.GET.get("version"):
-        versions = versions.filter(pk=request.GET["version"])
+    one_card = bool(request.htmx and request.GET.get("version"))
+    if one_card:
+        version_id = request.GET["version"]
+        if not version_id.isdigit() or not versions.filter(pk=version_id).exists():
+            raise Http404("No such version in this comparison.")
+        versions = versions.filter(pk=version_id)
     cards = _version_cards(
         request, versions, lambda preview: proxy.grant_for_user(preview, request.user)
     )
@@ -252,7 +256,7 @@ def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "add_form": AddVersionForm(),
         "public": False,
     }
-    if request.htmx and request.GET.get("version"):
+    if one_card:
         return render(request, "sandboxes/_version_card.html", {**context, "card": cards[0]})
     return render(request, "sandboxes/comparison_detail.html", context)
 
@@ -301,6 +305,8 @@ def share_create(request: HtmxHttpRequest, kind: str, pk: int) -> HttpResponse:
     if kind == "comparison":
         target = _get_comparison_for_user(request, pk)
         owner_kwargs = {"comparison": target}
+    elif kind != "preview":
+        raise Http404("Only comparisons and previews can be shared.")
     else:
         target = _get_preview_for_user(request, pk)
         owner_kwargs = {"preview": target}
