@@ -200,3 +200,9 @@ PREVIEW_DOMAIN = os.environ.get("PREVIEW_DOMAIN", "preview.localhost")
 PREVIEW_BOOT_SECONDS = envint("PREVIEW_BOOT_SECONDS", 300)
 PREVIEW_MODULES_CACHE = DATA_DIR / "node-modules-cache"
 PREVIEW_LOG_DIR = DATA_DIR / "preview-logs"
+
+# --- Manifests --------------------------------------------------------------------------------
+MANIFEST_FILE_LIMIT = envint("MANIFEST_FILE_LIMIT", 1_000_000)
+MANIFEST_TOTAL_LIMIT = envint("MANIFEST_TOTAL_LIMIT", 20_000_000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MANIFEST_TOTAL_LIMIT + 1_000_000
+FILE_UPLOAD_MAX_MEMORY_SIZE = MANIFEST_TOTAL_LIMIT + 1_000_000

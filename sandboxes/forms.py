@@ -151,3 +151,18 @@ class ComparisonForm(forms.Form):
 class AddVersionForm(forms.Form):
     label = forms.CharField(max_length=80, required=False)
     prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ManifestForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    archive = forms.FileField(
+        required=False, label="Files from a zip", help_text="Optional; replaces all files."
+    )
+
+
+class ManifestFileForm(forms.Form):
+    original_path = forms.CharField(required=False, widget=forms.HiddenInput)
+    path = forms.CharField(max_length=300)
+    content = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}), required=False)
+    upload = forms.FileField(required=False, help_text="Or upload the file (binary is fine).")

@@ -46,9 +46,13 @@ class Manifest(models.Model):
         from agents.sandbox import Manifest as SdkManifest
         from agents.sandbox.entries import File
 
+        # Binary files stay out of the SDK manifest (they break its state serialization);
+        # sandboxes.services writes them after the sandbox starts.
         return SdkManifest(
             entries={
-                entry.path: File(content=entry.content.encode()) for entry in self.entries.all()
+                entry.path: File(content=entry.content.encode())
+                for entry in self.entries.all()
+                if not entry.is_binary
             }
         )
 
@@ -56,7 +60,9 @@ class Manifest(models.Model):
 class ManifestEntry(models.Model):
     manifest = models.ForeignKey(Manifest, related_name="entries", on_delete=models.CASCADE)
     path = models.CharField(max_length=500)
+    # Text as is; binary files base64-encoded (see sandboxes.manifests).
     content = models.TextField(blank=True)
+    is_binary = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["path"]
@@ -69,8 +75,14 @@ class ManifestEntry(models.Model):
         return self.path
 
     @property
+    def data(self) -> bytes:
+        import base64
+
+        return base64.b64decode(self.content) if self.is_binary else self.content.encode()
+
+    @property
     def size(self) -> int:
-        return len(self.content.encode())
+        return len(self.data)
 
 
 class SandboxSession(models.Model):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -82,6 +84,7 @@ async def session_start(*, session_id: int) -> None:
             snapshot=backend.snapshot(session),
         )
         await sdk_session.start()
+        await _write_binary_files(sdk_session, session.manifest)
         await sdk_session.stop()
         session.sdk_state = _stored_state(backend, client, sdk_session)
         session.status = SandboxSession.Status.RUNNING
@@ -94,6 +97,13 @@ async def session_start(*, session_id: int) -> None:
         if sdk_session is not None and client is not None:
             await _discard(client, sdk_session)
     await session.asave(update_fields=["sdk_state", "status", "last_error", "stopped_at"])
+
+
+async def _write_binary_files(sdk_session, manifest: Manifest) -> None:
+    """Binary manifest files, written after start: in the SDK manifest they would break its
+    state serialization."""
+    async for entry in manifest.entries.filter(is_binary=True):
+        await sdk_session.write(Path(entry.path), io.BytesIO(entry.data))
 
 
 def _stored_state(backend, client, sdk_session) -> dict:

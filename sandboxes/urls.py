@@ -5,7 +5,12 @@ from . import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("manifests/", views.manifest_list, name="manifest_list"),
+    path("manifests/new/", views.manifest_new, name="manifest_new"),
     path("manifests/<int:pk>/", views.manifest_detail, name="manifest_detail"),
+    path("manifests/<int:pk>/edit/", views.manifest_edit, name="manifest_edit"),
+    path("manifests/<int:pk>/clone/", views.manifest_clone, name="manifest_clone"),
+    path("manifests/<int:pk>/delete/", views.manifest_delete, name="manifest_delete"),
+    path("manifests/<int:pk>/export.zip", views.manifest_export, name="manifest_export"),
     path("manifests/<int:pk>/sessions/", views.session_create, name="session_create"),
     path("manifests/<int:pk>/compare/", views.comparison_new, name="comparison_new"),
     path("sessions/", views.session_list, name="session_list"),

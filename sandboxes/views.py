@@ -5,6 +5,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -12,9 +13,17 @@ from django_htmx.middleware import HtmxDetails
 from runs.forms import AgentForm, RunForm
 from runs.models import Run
 
-from . import comparisons, previews, proxy, services
+from . import comparisons, manifests, previews, proxy, services
 from .backends import BackendUnavailable
-from .forms import AddVersionForm, ComparisonForm, PreviewForm, SessionForm, ShareForm
+from .forms import (
+    AddVersionForm,
+    ComparisonForm,
+    ManifestFileForm,
+    ManifestForm,
+    PreviewForm,
+    SessionForm,
+    ShareForm,
+)
 from .models import Comparison, Manifest, Preview, SandboxSession, ShareLink
 
 
@@ -366,4 +375,119 @@ def share_page(request: HttpRequest, token: str) -> HttpResponse:
     )
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- manifests, fully ---------------------------------------------------------------------------
+
+
+def _get_own_manifest(request: HttpRequest, pk: int) -> Manifest:
+    return get_object_or_404(Manifest, pk=pk, owner=request.user, is_builtin=False)
+
+
+def _manifest_errors(form, error: manifests.ManifestInvalid) -> None:
+    for reason in error.errors:
+        form.add_error(None, reason)
+
+
+def manifest_new(request: HtmxHttpRequest) -> HttpResponse:
+    form = ManifestForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            files = manifests.files_from_zip(data["archive"].read()) if data["archive"] else []
+            manifest = manifests.manifest_save(
+                owner=request.user, name=data["name"], description=data["description"], files=files
+            )
+        except manifests.ManifestInvalid as error:
+            _manifest_errors(form, error)
+        else:
+            return _redirect(request, reverse("manifest_edit", args=[manifest.pk]))
+    status = 400 if form.errors else 200
+    return render(request, "sandboxes/manifest_new.html", {"form": form}, status=status)
+
+
+def manifest_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    manifest = _get_own_manifest(request, pk)
+    meta_form = ManifestForm(initial={"name": manifest.name, "description": manifest.description})
+    file_form = ManifestFileForm()
+    editing = request.GET.get("file")
+    if editing:
+        entry = get_object_or_404(manifest.entries, path=editing)
+        file_form = ManifestFileForm(
+            initial={
+                "original_path": entry.path,
+                "path": entry.path,
+                "content": "" if entry.is_binary else entry.content,
+            }
+        )
+    if request.method == "POST":
+        action = request.POST.get("action")
+        files = manifests.manifest_files(manifest)
+        name, description = manifest.name, manifest.description
+        form = None
+        if action == "meta":
+            form = meta_form = ManifestForm(request.POST, request.FILES)
+            if form.is_valid():
+                name, description = form.cleaned_data["name"], form.cleaned_data["description"]
+                if archive := form.cleaned_data["archive"]:
+                    try:
+                        files = manifests.files_from_zip(archive.read())
+                    except manifests.ManifestInvalid as error:
+                        _manifest_errors(form, error)
+        elif action == "file":
+            form = file_form = ManifestFileForm(request.POST, request.FILES)
+            if form.is_valid():
+                data = form.cleaned_data
+                content = data["upload"].read() if data["upload"] else data["content"].encode()
+                replaced = {data["original_path"], data["path"]}
+                files = [f for f in files if f.path not in replaced]
+                files.append(manifests.FileSpec(data["path"].strip(), content))
+        elif action == "delete_file":
+            files = [f for f in files if f.path != request.POST.get("path")]
+        if form is None or (form.is_valid() and not form.errors):
+            try:
+                manifests.manifest_save(
+                    owner=request.user,
+                    name=name,
+                    description=description,
+                    files=files,
+                    manifest=manifest,
+                )
+            except manifests.ManifestInvalid as error:
+                _manifest_errors(form or meta_form, error)
+            else:
+                messages.success(request, "Manifest saved.")
+                return _redirect(request, reverse("manifest_edit", args=[manifest.pk]))
+    context = {
+        "manifest": manifest,
+        "entries": manifest.entries.all(),
+        "meta_form": meta_form,
+        "file_form": file_form,
+    }
+    status = 400 if meta_form.errors or file_form.errors else 200
+    return render(request, "sandboxes/manifest_edit.html", context, status=status)
+
+
+@require_POST
+def manifest_clone(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    manifest = _get_manifest_for_user(request, pk)
+    copy = manifests.manifest_clone(manifest=manifest, owner=request.user)
+    messages.success(request, f"Cloned into “{copy.name}”: yours to edit.")
+    return _redirect(request, reverse("manifest_edit", args=[copy.pk]))
+
+
+@require_POST
+def manifest_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    manifest = _get_own_manifest(request, pk)
+    manifests.manifest_delete(manifest=manifest, owner=request.user)
+    messages.success(request, f"Deleted “{manifest.name}”.")
+    return _redirect(request, reverse("manifest_list"))
+
+
+def manifest_export(request: HttpRequest, pk: int) -> HttpResponse:
+    manifest = _get_manifest_for_user(request, pk)
+    response = HttpResponse(manifests.manifest_zip(manifest), content_type="application/zip")
+    filename = slugify(manifest.name) or f"manifest-{manifest.pk}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}.zip"'
     return response
