@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("sessions/", views.session_list, name="session_list"),
     path("sessions/<int:pk>/", views.session_detail, name="session_detail"),
     path("sessions/<int:pk>/shutdown/", views.session_shutdown, name="session_shutdown"),
+    path("sessions/<int:pk>/workspace/", include("sandboxes.workspace_urls")),
     path("sessions/<int:pk>/previews/", views.preview_create, name="preview_create"),
     path("previews/<int:pk>/", views.preview_detail, name="preview_detail"),
     path("previews/<int:pk>/stop/", views.preview_stop, name="preview_stop"),

@@ -1,0 +1,3 @@
+"""Workspace browser URLs, under sessions/<pk>/workspace/ (see sandboxes.workspace_views)."""
+
+urlpatterns: list = []
