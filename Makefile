@@ -12,6 +12,7 @@ APT_UPDATED := .local/.apt-updated
 run: setup node-deps
 	$(PY) manage.py seed
 	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py reap
 	@echo "Serving the dashboard on http://$(HOST):$(PORT) (Ctrl-C to stop)"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
 

@@ -37,15 +37,24 @@ async def reap_stale_runs() -> int:
     return count
 
 
-async def reap_forever() -> None:
+async def reap_once() -> dict[str, int]:
+    """One pass: stale runs, dead previews and stray processes, vanished sandboxes."""
     from sandboxes.previews import reap_previews
+    from sandboxes.services import reap_sessions
 
+    return {
+        "runs interrupted": await reap_stale_runs(),
+        "previews and processes": await reap_previews(),
+        "sessions and workspaces": await reap_sessions(),
+    }
+
+
+async def reap_forever() -> None:
     while True:
         try:
-            if count := await reap_stale_runs():
-                logger.warning("Marked %d stale run(s) interrupted", count)
-            if count := await reap_previews():
-                logger.warning("Marked %d dead preview(s) failed", count)
+            for what, count in (await reap_once()).items():
+                if count:
+                    logger.warning("Reaper: %d %s", count, what)
         except Exception:
             logger.exception("Reaper pass failed")
         await asyncio.sleep(max(5, settings.RUN_STALE_SECONDS // 3))

@@ -1,7 +1,9 @@
-from django.contrib import admin
+from asgiref.sync import async_to_sync
+from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
+from . import services
 from .models import Manifest, ManifestEntry, SandboxSession
 
 
@@ -31,6 +33,33 @@ class SandboxSessionAdmin(admin.ModelAdmin):
     readonly_fields = ["sdk_state_summary", "created_at", "updated_at", "stopped_at"]
     exclude = ["sdk_state"]
     list_select_related = ["owner", "manifest"]
+    actions = ["shut_down", "pause", "resume"]
+
+    def _apply(self, request, queryset, service, verb: str) -> None:
+        done, failed = 0, []
+        for session in queryset:
+            try:
+                async_to_sync(service)(session=session)
+                done += 1
+            except Exception as error:
+                failed.append(f"{session.name}: {error}")
+        self.message_user(request, f"{verb} {done} sandbox(es).")
+        for reason in failed:
+            self.message_user(request, reason, level=messages.ERROR)
+
+    @admin.action(description="Shut down selected sandboxes")
+    def shut_down(self, request, queryset):
+        self._apply(
+            request, queryset.exclude(status="stopped"), services.session_shutdown, "Shut down"
+        )
+
+    @admin.action(description="Pause selected sandboxes")
+    def pause(self, request, queryset):
+        self._apply(request, queryset.filter(status="running"), services.session_pause, "Paused")
+
+    @admin.action(description="Resume selected sandboxes")
+    def resume(self, request, queryset):
+        self._apply(request, queryset.filter(status="paused"), services.session_resume, "Resumed")
 
     @admin.display(description="age")
     def age(self, obj):

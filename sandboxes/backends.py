@@ -7,6 +7,7 @@ offered here, the options form fields it understands, and where its snapshots li
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,6 +41,17 @@ class Backend:
 
     def after_resume(self, sdk_session: Any) -> None:
         """Adjust a session the SDK just resumed, before start()."""
+
+    def timeout_seconds(self, options: dict[str, Any]) -> int | None:
+        """How long the provider keeps the sandbox after each use, if it stops it by itself."""
+        return None
+
+    async def extend(self, sdk_session: Any, seconds: int) -> None:
+        raise BackendUnavailable(f"{self.label} sandboxes have no timeout to extend.")
+
+    async def pause(self, sdk_session: Any) -> None:
+        """Release what the sandbox holds while keeping its workspace (default: nothing to do:
+        between runs the SDK session is already stopped)."""
 
     # Fields of the serialized SDK state that hold secrets, sealed before they are stored.
     SECRET_STATE_FIELDS: ClassVar[tuple[str, ...]] = ()
@@ -111,14 +123,72 @@ class E2BBackend(Backend):
             sandbox_type=options.get("sandbox_type") or "e2b",
             template=options.get("template") or None,
             timeout=options.get("timeout") or None,
+            metadata=options.get("metadata") or None,
+            # Envs and MCP settings hold keys: sealed in the options, opened only here.
+            envs=unseal(options["envs"]) if options.get("envs") else None,
             pause_on_exit=bool(options.get("pause_on_exit", False)),
             exposed_ports=tuple(int(p) for p in options.get("exposed_ports", ())),
             allow_internet_access=bool(options.get("allow_internet_access", True)),
+            on_timeout=options.get("on_timeout") or "pause",
+            auto_resume=bool(options.get("auto_resume", True)),
             mcp=unseal(options["mcp"]) if options.get("mcp") else None,
         )
 
+    def timeout_seconds(self, options: dict[str, Any]) -> int | None:
+        return options.get("timeout") or None
 
-BACKENDS: dict[str, Backend] = {b.id: b for b in (LocalBackend(), E2BBackend())}
+    async def extend(self, sdk_session: Any, seconds: int) -> None:
+        await sdk_session._inner._sandbox.set_timeout(seconds)
+
+    async def pause(self, sdk_session: Any) -> None:
+        """E2B keeps a paused sandbox (files and memory) until it is resumed."""
+        sdk_session.state.pause_on_exit = True
+        await sdk_session.shutdown()
+
+
+class DockerBackend(Backend):
+    """The SDK's Docker client, offered when a Docker engine answers on this machine."""
+
+    id = SandboxSession.Backend.DOCKER
+    label = "Docker"
+    isolated = True
+    DEFAULT_IMAGE = "node:22-bookworm"
+    _checked: ClassVar[tuple[float, bool]] = (0.0, False)
+
+    def available(self) -> bool:
+        checked_at, answer = DockerBackend._checked
+        if time.monotonic() - checked_at < 30:
+            return answer
+        try:
+            import docker
+
+            docker.from_env(timeout=2).ping()
+            answer = True
+        except Exception:
+            answer = False
+        DockerBackend._checked = (time.monotonic(), answer)
+        return answer
+
+    def client(self):
+        import docker
+        from agents.sandbox.sandboxes.docker import DockerSandboxClient
+
+        return DockerSandboxClient(docker_client=docker.from_env())
+
+    def client_options(self, options):
+        from agents.sandbox.sandboxes.docker import DockerSandboxClientOptions
+
+        return DockerSandboxClientOptions(
+            image=options.get("image") or self.DEFAULT_IMAGE,
+            exposed_ports=tuple(int(p) for p in options.get("exposed_ports", ())),
+            network_mode="none" if options.get("network") == "none" else None,
+            labels={"sandbox-dashboard": "1"},
+        )
+
+
+# Another SDK provider (Modal, Daytona, Runloop, Vercel, Blaxel, Cloudflare) is one class like
+# these: its id and label, when it is offered, its client and the options it hands it.
+BACKENDS: dict[str, Backend] = {b.id: b for b in (LocalBackend(), E2BBackend(), DockerBackend())}
 
 
 def get_backend(backend_id: str) -> Backend:

@@ -4,6 +4,18 @@ from .backends import E2BBackend, available_backends
 from .models import SandboxSession
 
 
+def _pairs(value: str) -> dict[str, str]:
+    pairs = {}
+    for number, line in enumerate(value.splitlines(), 1):
+        if not line.strip():
+            continue
+        key, sep, item = line.partition("=")
+        if not sep or not key.strip() or " " in key.strip():
+            raise forms.ValidationError(f"Line {number} is not KEY=value.")
+        pairs[key.strip()] = item.strip()
+    return pairs
+
+
 def _ports(value: str) -> list[int]:
     ports = []
     for part in value.replace(" ", "").split(","):
@@ -32,6 +44,25 @@ class SessionForm(forms.Form):
     )
     pause_on_exit = forms.BooleanField(required=False)
     allow_internet_access = forms.BooleanField(required=False, initial=True)
+    on_timeout = forms.ChoiceField(
+        choices=[("pause", "pause (resumable)"), ("kill", "kill")], initial="pause", required=False
+    )
+    auto_resume = forms.BooleanField(required=False, initial=True)
+    metadata = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "team=web"}),
+        required=False,
+        help_text="KEY=value per line, attached to the sandbox.",
+    )
+    envs = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "API_TOKEN=…"}),
+        required=False,
+        help_text="KEY=value per line. Secret: stored encrypted, never shown again.",
+    )
+    # Docker options.
+    image = forms.CharField(max_length=200, required=False, help_text="Default: node:22-bookworm")
+    network = forms.ChoiceField(
+        choices=[("default", "default"), ("none", "none (no network)")], required=False
+    )
     exposed_ports = forms.CharField(
         required=False,
         initial="4173",
@@ -48,17 +79,31 @@ class SessionForm(forms.Form):
     def clean_exposed_ports(self) -> list[int]:
         return _ports(self.cleaned_data.get("exposed_ports") or "")
 
+    def clean_metadata(self) -> dict[str, str]:
+        return _pairs(self.cleaned_data.get("metadata") or "")
+
+    def clean_envs(self) -> dict[str, str]:
+        return _pairs(self.cleaned_data.get("envs") or "")
+
     def backend_options(self) -> dict:
         data = self.cleaned_data
         options: dict = {"exposed_ports": data["exposed_ports"]}
         if data["backend"] == SandboxSession.Backend.E2B:
+            from runs.secrets import seal
+
             options.update(
                 sandbox_type=data["sandbox_type"] or "e2b",
                 template=data["template"] or None,
                 timeout=data["timeout"],
                 pause_on_exit=data["pause_on_exit"],
                 allow_internet_access=data["allow_internet_access"],
+                on_timeout=data["on_timeout"] or "pause",
+                auto_resume=data["auto_resume"],
+                metadata=data["metadata"],
+                envs=seal(data["envs"]) if data["envs"] else "",
             )
+        elif data["backend"] == SandboxSession.Backend.DOCKER:
+            options.update(image=data["image"] or "", network=data["network"] or "default")
         return options
 
 

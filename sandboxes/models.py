@@ -91,6 +91,7 @@ class SandboxSession(models.Model):
     class Backend(models.TextChoices):
         LOCAL = "local", "Local (this machine, no isolation)"
         E2B = "e2b", "E2B (cloud)"
+        DOCKER = "docker", "Docker (this machine's engine)"
 
     class Status(models.TextChoices):
         CREATING = "creating", "Creating"
@@ -114,6 +115,8 @@ class SandboxSession(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # When the provider stops the sandbox unless extended (E2B's timeout), if it has one.
+    timeout_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -128,6 +131,14 @@ class SandboxSession(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE_STATUSES
+
+    @property
+    def seconds_left(self) -> int | None:
+        if self.timeout_at is None or not self.is_live:
+            return None
+        from django.utils import timezone
+
+        return max(0, int((self.timeout_at - timezone.now()).total_seconds()))
 
     @property
     def workspace_root(self) -> str:

@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -425,8 +426,6 @@ async def session_previews_stop(*, session: SandboxSession) -> None:
 async def reap_previews() -> int:
     """Previews whose dev server died end failed; boots that no task finishes end failed too
     (the process that ran them stopped) and what they started is stopped."""
-    from datetime import timedelta
-
     count = 0
     ready = Preview.objects.filter(status=Preview.Status.READY).select_related("session")
     async for preview in ready:
@@ -444,4 +443,15 @@ async def reap_previews() -> int:
             stopped_at=timezone.now(),
         )
         count += 1
+    # Processes of previews that ended but outlived it (a crash between the row and the kill).
+    recent = timezone.now() - timedelta(days=1)
+    ended = Preview.objects.filter(
+        status__in=[Preview.Status.STOPPED, Preview.Status.FAILED],
+        pid__isnull=False,
+        created_at__gte=recent,
+    )
+    async for preview in ended:
+        if await sync_to_async(process_group_alive)(preview.pid):
+            await stop_process_group(preview.pid)
+            count += 1
     return count

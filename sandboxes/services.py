@@ -8,7 +8,9 @@ import io
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,7 @@ async def session_start(*, session_id: int) -> None:
         session.sdk_state = _stored_state(backend, client, sdk_session)
         session.status = SandboxSession.Status.RUNNING
         session.last_error = ""
+        session.timeout_at = _timeout_at(backend, session)
     except Exception as error:
         logger.warning("Session %s failed to start", session_id, exc_info=True)
         session.status = SandboxSession.Status.FAILED
@@ -96,7 +99,9 @@ async def session_start(*, session_id: int) -> None:
         session.stopped_at = timezone.now()
         if sdk_session is not None and client is not None:
             await _discard(client, sdk_session)
-    await session.asave(update_fields=["sdk_state", "status", "last_error", "stopped_at"])
+    await session.asave(
+        update_fields=["sdk_state", "status", "last_error", "stopped_at", "timeout_at"]
+    )
 
 
 async def _write_binary_files(sdk_session, manifest: Manifest) -> None:
@@ -104,6 +109,11 @@ async def _write_binary_files(sdk_session, manifest: Manifest) -> None:
     state serialization."""
     async for entry in manifest.entries.filter(is_binary=True):
         await sdk_session.write(Path(entry.path), io.BytesIO(entry.data))
+
+
+def _timeout_at(backend, session: SandboxSession):
+    seconds = backend.timeout_seconds(session.options)
+    return timezone.now() + timedelta(seconds=seconds) if seconds else None
 
 
 def _stored_state(backend, client, sdk_session) -> dict:
@@ -168,7 +178,8 @@ async def sandbox_attached(session: SandboxSession) -> AsyncIterator[Any]:
                 # pause_on_exit: pause between runs (the next resume wakes it up).
                 await sdk_session.shutdown()
             session.sdk_state = _stored_state(backend, client, sdk_session)
-            await session.asave(update_fields=["sdk_state"])
+            session.timeout_at = _timeout_at(backend, session)
+            await session.asave(update_fields=["sdk_state", "timeout_at"])
         except Exception as error:
             logger.warning("Stopping session %s failed", session.pk, exc_info=True)
             session.status = SandboxSession.Status.FAILED
@@ -229,3 +240,101 @@ def workspace_files(session: SandboxSession) -> list[dict[str, Any]]:
             if len(files) >= WORKSPACE_LIST_LIMIT:
                 return files
     return files
+
+
+class SessionBusy(Exception):
+    pass
+
+
+async def _refuse_if_busy(session: SandboxSession) -> None:
+    from runs.models import Run
+
+    if await Run.objects.filter(session=session, status__in=Run.ACTIVE_STATUSES).aexists():
+        raise SessionBusy("A run is active on this sandbox; wait for it or cancel it first.")
+
+
+async def session_pause(*, session: SandboxSession) -> None:
+    """Stop what the sandbox runs, keep its workspace: E2B pauses it, local stops its previews."""
+    from .previews import session_previews_stop
+
+    if session.status != SandboxSession.Status.RUNNING:
+        raise SessionNotReady(f"The sandbox is {session.get_status_display().lower()}.")
+    await _refuse_if_busy(session)
+    await session_previews_stop(session=session)
+    backend = get_backend(session.backend)
+    client = backend.client()
+    sdk_session = await _resume(backend, client, session)
+    await backend.pause(sdk_session)
+    session.sdk_state = _stored_state(backend, client, sdk_session)
+    session.status = SandboxSession.Status.PAUSED
+    session.timeout_at = None
+    await session.asave(update_fields=["sdk_state", "status", "timeout_at"])
+
+
+async def session_resume(*, session: SandboxSession) -> None:
+    """Bring a paused sandbox back; it is attached once, so a failure shows here, not later."""
+    if session.status != SandboxSession.Status.PAUSED:
+        raise SessionNotReady(f"The sandbox is {session.get_status_display().lower()}.")
+    session.status = SandboxSession.Status.RUNNING
+    await session.asave(update_fields=["status"])
+    async with sandbox_attached(session):
+        pass
+
+
+async def session_extend(*, session: SandboxSession, seconds: int) -> None:
+    """Push the provider's timeout `seconds` from now (E2B's set_timeout)."""
+    backend = get_backend(session.backend)
+    async with sandbox_attached(session) as sdk_session:
+        await backend.extend(sdk_session, seconds)
+    session.timeout_at = timezone.now() + timedelta(seconds=seconds)
+    await session.asave(update_fields=["timeout_at"])
+
+
+LOCAL_WORKSPACE_PREFIX = "sandbox-local-"
+ORPHAN_AGE_SECONDS = 3600
+
+
+async def reap_sessions() -> int:
+    """Local sessions whose workspace vanished end stopped; local workspaces no live session
+    owns (left by a crash) are removed once they are an hour old."""
+    live = SandboxSession.objects.filter(status__in=SandboxSession.LIVE_STATUSES)
+    sessions = [s async for s in live.filter(backend=SandboxSession.Backend.LOCAL)]
+    vanished, orphans = await sync_to_async(_scan_local_workspaces)(sessions)
+    for session in vanished:
+        session.status = SandboxSession.Status.STOPPED
+        session.stopped_at = timezone.now()
+        session.last_error = (
+            f"Its workspace {session.workspace_root} is gone; the sandbox no longer exists."
+        )
+        await session.asave(update_fields=["status", "stopped_at", "last_error"])
+    for path in orphans:
+        if not await live.filter(sdk_state__manifest__root=path).aexists():
+            await sync_to_async(shutil.rmtree)(path, ignore_errors=True)
+    return len(vanished) + len(orphans)
+
+
+def _scan_local_workspaces(
+    sessions: list[SandboxSession],
+) -> tuple[list[SandboxSession], list[str]]:
+    import time
+
+    owned = {os.path.realpath(s.workspace_root) for s in sessions if s.workspace_root}
+    vanished = [
+        s
+        for s in sessions
+        if s.workspace_root
+        and s.status != SandboxSession.Status.CREATING
+        and not os.path.isdir(s.workspace_root)
+    ]
+    tmp = tempfile.gettempdir()
+    orphans = []
+    for name in os.listdir(tmp):
+        path = os.path.realpath(os.path.join(tmp, name))
+        if not name.startswith(LOCAL_WORKSPACE_PREFIX) or path in owned:
+            continue
+        try:
+            if time.time() - os.path.getmtime(path) > ORPHAN_AGE_SECONDS:
+                orphans.append(path)
+        except OSError:
+            continue
+    return vanished, orphans

@@ -14,7 +14,7 @@ from runs.forms import AgentForm, RunForm
 from runs.models import Run
 
 from . import comparisons, manifests, previews, proxy, services
-from .backends import BackendUnavailable
+from .backends import BACKENDS, BackendUnavailable
 from .forms import (
     AddVersionForm,
     ComparisonForm,
@@ -64,12 +64,19 @@ def manifest_list(request: HttpRequest) -> HttpResponse:
     return render(request, "sandboxes/manifest_list.html", {"manifests": manifests})
 
 
+def _manifest_context(manifest: Manifest, form: SessionForm) -> dict:
+    return {
+        "manifest": manifest,
+        "entries": manifest.entries.all(),
+        "form": form,
+        "docker_available": BACKENDS[SandboxSession.Backend.DOCKER].available(),
+    }
+
+
 def manifest_detail(request: HttpRequest, pk: int) -> HttpResponse:
     manifest = _get_manifest_for_user(request, pk)
     return render(
-        request,
-        "sandboxes/manifest_detail.html",
-        {"manifest": manifest, "entries": manifest.entries.all(), "form": SessionForm()},
+        request, "sandboxes/manifest_detail.html", _manifest_context(manifest, SessionForm())
     )
 
 
@@ -90,13 +97,84 @@ def session_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             form.add_error("backend", str(error))
         else:
             return _redirect(request, session.get_absolute_url())
-    context = {"manifest": manifest, "entries": manifest.entries.all(), "form": form}
+    context = _manifest_context(manifest, form)
     return render(request, "sandboxes/manifest_detail.html", context, status=400)
 
 
 def session_list(request: HttpRequest) -> HttpResponse:
     sessions = SandboxSession.objects.filter(owner=request.user).select_related("manifest")
-    return render(request, "sandboxes/session_list.html", {"sessions": sessions})
+    status, backend = request.GET.get("status", "live"), request.GET.get("backend", "")
+    if status == "live":
+        sessions = sessions.filter(status__in=SandboxSession.LIVE_STATUSES)
+    elif status in SandboxSession.Status.values:
+        sessions = sessions.filter(status=status)
+    if backend in SandboxSession.Backend.values:
+        sessions = sessions.filter(backend=backend)
+    context = {
+        "sessions": sessions,
+        "status": status,
+        "backend": backend,
+        "statuses": SandboxSession.Status.choices,
+        "backends": SandboxSession.Backend.choices,
+        "selectable": True,
+    }
+    return render(request, "sandboxes/session_list.html", context)
+
+
+@require_POST
+async def session_bulk_shutdown(request: HtmxHttpRequest) -> HttpResponse:
+    user = await request.auser()
+    ids = [int(i) for i in request.POST.getlist("session") if i.isdigit()]
+    sessions = SandboxSession.objects.filter(owner=user, pk__in=ids).exclude(
+        status=SandboxSession.Status.STOPPED
+    )
+    count = 0
+    async for session in sessions:
+        await services.session_shutdown(session=session)
+        count += 1
+    await sync_to_async(messages.success)(request, f"Shut down {count} sandbox(es).")
+    return redirect(reverse("session_list"))
+
+
+async def _session_action(request, pk: int, action, success: str) -> HttpResponse:
+    user = await request.auser()
+    session = await aget_object_or_404(SandboxSession, pk=pk, owner=user)
+    try:
+        await action(session)
+    except (services.SessionNotReady, services.SessionBusy, BackendUnavailable) as error:
+        await sync_to_async(messages.error)(request, str(error))
+    except Exception as error:
+        await sync_to_async(messages.error)(request, services.describe_error(error))
+    else:
+        await sync_to_async(messages.success)(request, success)
+    return _redirect(request, session.get_absolute_url())
+
+
+@require_POST
+async def session_pause(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return await _session_action(
+        request, pk, lambda s: services.session_pause(session=s), "Sandbox paused."
+    )
+
+
+@require_POST
+async def session_resume(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return await _session_action(
+        request, pk, lambda s: services.session_resume(session=s), "Sandbox resumed."
+    )
+
+
+@require_POST
+async def session_extend(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    minutes = request.POST.get("minutes", "")
+    seconds = int(minutes) * 60 if minutes.isdigit() and 1 <= int(minutes) <= 1440 else 0
+
+    async def extend(session):
+        if not seconds:
+            raise services.SessionNotReady("Give 1 to 1440 minutes.")
+        await services.session_extend(session=session, seconds=seconds)
+
+    return await _session_action(request, pk, extend, f"Timeout set to {minutes} min from now.")
 
 
 def session_page(

@@ -289,6 +289,8 @@ def form_data(**overrides) -> dict[str, str]:
         "template": "",
         "timeout": "",
         "allow_internet_access": "on",
+        "auto_resume": "on",  # checked by default, like internet access
+        "on_timeout": "pause",
         "exposed_ports": "4173",
     }
     data.update(overrides)
