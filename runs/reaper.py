@@ -10,6 +10,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from sandboxes.models import SandboxSession
+from sandboxes.services import session_release_after_crash
+
 from .events import EventLog
 from .models import Run
 
@@ -34,6 +37,9 @@ async def reap_stale_runs() -> int:
             count += 1
             await run.arefresh_from_db()
             await EventLog(run).emit_state()
+            if run.session_id:
+                session = await SandboxSession.objects.aget(pk=run.session_id)
+                await session_release_after_crash(session=session)
     return count
 
 

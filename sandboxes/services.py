@@ -338,3 +338,52 @@ def _scan_local_workspaces(
         except OSError:
             continue
     return vanished, orphans
+
+
+def kill_workspace_processes(root: str, *, keep_groups: set[int] = frozenset()) -> int:
+    """Kill the processes working in a local workspace (their cwd is in it), except the
+    process groups in `keep_groups` (running previews). What a run left behind when the process
+    executing it died. Linux only (reads /proc); elsewhere does nothing."""
+    import signal
+
+    root = os.path.realpath(root)
+    killed = 0
+    if not root or not os.path.isdir("/proc"):
+        return 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cwd = os.path.realpath(os.readlink(f"/proc/{entry}/cwd"))
+            group = os.getpgid(int(entry))
+        except OSError:
+            continue
+        if (cwd == root or cwd.startswith(root + os.sep)) and group not in keep_groups:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                killed += 1
+            except OSError:
+                continue
+    return killed
+
+
+async def session_release_after_crash(*, session: SandboxSession) -> None:
+    """A run died with the process executing it: stop what it left running in its sandbox.
+
+    Local: processes in the workspace (previews excepted). Elsewhere: attach and stop, which
+    ends the SDK's own processes. The workspace itself is kept.
+    """
+    from .models import Preview
+
+    if session.backend == SandboxSession.Backend.LOCAL:
+        previews = Preview.objects.filter(session=session, status__in=Preview.ACTIVE_STATUSES)
+        keep = {p.pid async for p in previews if p.pid}
+        if session.workspace_root:
+            await sync_to_async(kill_workspace_processes)(session.workspace_root, keep_groups=keep)
+        return
+    if session.status == SandboxSession.Status.RUNNING:
+        try:
+            async with sandbox_attached(session) as sdk_session:
+                await sdk_session.pty_terminate_all()
+        except Exception:
+            logger.warning("Releasing session %s after a crash failed", session.pk, exc_info=True)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from agents.sandbox.errors import ExecTimeoutError
 from asgiref.sync import sync_to_async
 
 from .comparisons import workspace_changes
@@ -406,8 +407,8 @@ def _read_local(root: Path, path: str, limit: int) -> tuple[bytes, int]:
 
 def _file_view(path: str, data: bytes, size: int) -> FileView:
     truncated = size > len(data)
-    return FileView(path=path, size=size, text=decode_text(data, complete=not truncated),
-                    truncated=truncated)  # fmt: skip
+    text = decode_text(data, complete=not truncated)
+    return FileView(path=path, size=size, text=text, truncated=truncated)
 
 
 REALPATH_SCRIPT = """p=$(realpath -e -- {path} 2>/dev/null) || exit 3
@@ -464,7 +465,7 @@ def _local_changes(session: SandboxSession) -> Changes:
         new, note = None, ""
         if kind != "deleted":
             try:
-                new, size = _read_local(root, path, DIFF_LIMIT + 1)
+                new, _ = _read_local(root, path, DIFF_LIMIT + 1)
             except WorkspaceError as error:
                 note = str(error)
         diff = file_diff(path, kind, original.get(path), new, note)
@@ -623,15 +624,19 @@ async def _local_console(root: Path, command: str) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + CONSOLE_TIMEOUT
-    process = await asyncio.create_subprocess_shell(
-        command,
-        cwd=root,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,  # its own process group: whatever it starts dies with it
-        env=console_env(root),
-    )
+    try:
+        process = await asyncio.create_subprocess_shell(
+            command,
+            cwd=root,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # its own process group: whatever it starts dies with it
+            env=console_env(root),
+        )
+    except OSError as error:
+        yield f"[dashboard] the command could not start: {describe_error(error)}\n"
+        return
     assert process.stdout is not None
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     sent, stopped, newline = 0, "", True
@@ -691,7 +696,7 @@ async def _remote_console(session: SandboxSession, command: str) -> AsyncIterato
             result = await sdk_session.exec(
                 _in_root(session.workspace_root, command), shell=True, timeout=CONSOLE_TIMEOUT
             )
-    except TimeoutError:
+    except (TimeoutError, ExecTimeoutError):
         yield f"[dashboard] timed out after {CONSOLE_TIMEOUT} s: the command was stopped.\n"
         return
     except Exception as error:
