@@ -27,6 +27,7 @@ from .stream import StreamNormaliser
 logger = logging.getLogger(__name__)
 
 CANCEL_POLL_SECONDS = 0.5
+STATE_INTERVAL_SECONDS = 1.0
 
 
 async def run_execute(*, run_id: int) -> None:
@@ -48,6 +49,7 @@ class Executor:
         self.log = log
         self.cancelled = False
         self.result = None
+        self._state_at = float("-inf")
 
     async def execute(self) -> None:
         run = self.run
@@ -125,11 +127,17 @@ class Executor:
         self._take_usage(result)
 
     async def _add_usage(self, usage: dict[str, int]) -> None:
+        """Live usage: counted per response, shown at most once a second (a state event per
+        response was a third of a tool-heavy run's events); _finish stores the final count."""
         run = self.run
         run.requests += usage["requests"]
         run.input_tokens += usage["input_tokens"]
         run.output_tokens += usage["output_tokens"]
         run.total_tokens += usage["total_tokens"]
+        now = asyncio.get_running_loop().time()
+        if now - self._state_at < STATE_INTERVAL_SECONDS:
+            return
+        self._state_at = now
         await run.asave(update_fields=["requests", "input_tokens", "output_tokens", "total_tokens"])
         await self.log.emit_state()
 

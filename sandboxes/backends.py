@@ -7,12 +7,14 @@ offered here, the options form fields it understands, and where its snapshots li
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from agents.sandbox.session.sandbox_client import BaseSandboxClient
+from django.conf import settings
 
 from .models import SandboxSession
 
@@ -41,6 +43,13 @@ class Backend:
 
     def after_resume(self, sdk_session: Any) -> None:
         """Adjust a session the SDK just resumed, before start()."""
+
+    def manifest_for(self, session: SandboxSession, manifest: Any) -> Any:
+        """The SDK manifest a new sandbox of this session is created from."""
+        return manifest
+
+    def after_discard(self, sdk_session: Any) -> None:
+        """Remove what the SDK's delete() leaves of a sandbox that ended for good."""
 
     def timeout_seconds(self, options: dict[str, Any]) -> int | None:
         """How long the provider keeps the sandbox after each use, if it stops it by itself."""
@@ -86,6 +95,17 @@ class LocalBackend(Backend):
         return UnixLocalSandboxClientOptions(
             exposed_ports=tuple(int(p) for p in options.get("exposed_ports", ()))
         )
+
+    def manifest_for(self, session, manifest):
+        # Workspaces live under the dashboard's own data dir, not the shared temp dir, so the
+        # reaper can tell its orphans from another program's (or another dashboard's) folders.
+        root = settings.SANDBOX_WORKSPACE_DIR / f"session-{session.pk}"
+        return manifest.model_copy(update={"root": str(root)}, deep=True)
+
+    def after_discard(self, sdk_session):
+        root = Path(sdk_session.state.manifest.root)
+        if root.is_relative_to(settings.SANDBOX_WORKSPACE_DIR):
+            shutil.rmtree(root, ignore_errors=True)
 
     def after_resume(self, sdk_session):
         # The workspace directory on this machine *is* the session's state. Left alone, the

@@ -8,7 +8,6 @@ import io
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -79,7 +78,7 @@ async def session_start(*, session_id: int) -> None:
         client = backend.client()
         if session.manifest is None:
             raise ValueError("The manifest this session was created from no longer exists.")
-        manifest = await sync_to_async(session.manifest.to_sdk)()
+        manifest = backend.manifest_for(session, await sync_to_async(session.manifest.to_sdk)())
         sdk_session = await client.create(
             manifest=manifest,
             options=backend.client_options(session.options),
@@ -98,7 +97,7 @@ async def session_start(*, session_id: int) -> None:
         session.last_error = describe_error(error)
         session.stopped_at = timezone.now()
         if sdk_session is not None and client is not None:
-            await _discard(client, sdk_session)
+            await _discard(client, sdk_session, backend)
     await session.asave(
         update_fields=["sdk_state", "status", "last_error", "stopped_at", "timeout_at"]
     )
@@ -126,7 +125,7 @@ async def _resume(backend, client, session: SandboxSession):
     return await client.resume(state)
 
 
-async def _discard(client, sdk_session) -> None:
+async def _discard(client, sdk_session, backend=None) -> None:
     """Shut a sandbox down for good and delete what it left behind; never raises."""
     # With pause_on_exit the SDK's shutdown() only pauses (E2B keeps paused sandboxes): a
     # session that ends must not leave one behind that nothing will ever resume.
@@ -137,6 +136,8 @@ async def _discard(client, sdk_session) -> None:
             await step()
         except Exception:
             logger.warning("Cleaning up a sandbox failed", exc_info=True)
+    if backend is not None:
+        await sync_to_async(backend.after_discard)(sdk_session)
 
 
 @contextlib.asynccontextmanager
@@ -186,7 +187,7 @@ async def sandbox_attached(session: SandboxSession) -> AsyncIterator[Any]:
             session.last_error = describe_error(error)
             session.stopped_at = timezone.now()
             await session.asave(update_fields=["status", "last_error", "stopped_at"])
-            await _discard(client, sdk_session)
+            await _discard(client, sdk_session, backend)
 
 
 async def session_shutdown(*, session: SandboxSession) -> None:
@@ -211,7 +212,7 @@ async def session_shutdown(*, session: SandboxSession) -> None:
         client = backend.client()
         try:
             sdk_session = await _resume(backend, client, session)
-            await _discard(client, sdk_session)
+            await _discard(client, sdk_session, backend)
         except Exception as error:
             logger.warning("Resuming session %s for shutdown failed", session.pk, exc_info=True)
             session.last_error = f"Shut down; the sandbox could not be reached: {error}"[:2000]
@@ -290,13 +291,14 @@ async def session_extend(*, session: SandboxSession, seconds: int) -> None:
     await session.asave(update_fields=["timeout_at"])
 
 
-LOCAL_WORKSPACE_PREFIX = "sandbox-local-"
+LOCAL_WORKSPACE_PREFIX = "session-"
 ORPHAN_AGE_SECONDS = 3600
 
 
 async def reap_sessions() -> int:
-    """Local sessions whose workspace vanished end stopped; local workspaces no live session
-    owns (left by a crash) are removed once they are an hour old."""
+    """Local sessions whose workspace vanished end stopped; workspaces under
+    SANDBOX_WORKSPACE_DIR that no live session owns (left by a crash) are removed once they are
+    an hour old. Nothing outside that directory is touched."""
     live = SandboxSession.objects.filter(status__in=SandboxSession.LIVE_STATUSES)
     sessions = [s async for s in live.filter(backend=SandboxSession.Backend.LOCAL)]
     vanished, orphans = await sync_to_async(_scan_local_workspaces)(sessions)
@@ -326,10 +328,10 @@ def _scan_local_workspaces(
         and s.status != SandboxSession.Status.CREATING
         and not os.path.isdir(s.workspace_root)
     ]
-    tmp = tempfile.gettempdir()
+    base = settings.SANDBOX_WORKSPACE_DIR
     orphans = []
-    for name in os.listdir(tmp):
-        path = os.path.realpath(os.path.join(tmp, name))
+    for name in os.listdir(base) if os.path.isdir(base) else []:
+        path = os.path.realpath(os.path.join(base, name))
         if not name.startswith(LOCAL_WORKSPACE_PREFIX) or path in owned:
             continue
         try:

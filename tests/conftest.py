@@ -21,6 +21,7 @@ def _test_settings(settings, tmp_path):
     settings.SANDBOX_SNAPSHOT_DIR = tmp_path / "snapshots"
     settings.PREVIEW_LOG_DIR = tmp_path / "preview-logs"
     settings.PREVIEW_MODULES_CACHE = tmp_path / "node-modules-cache"
+    settings.SANDBOX_WORKSPACE_DIR = tmp_path / "workspaces"
     settings.OPENAI_API_KEY_SET = False
     settings.AGENTS_TRACING = False
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
