@@ -418,6 +418,8 @@ class DemoModel(Model):
         sections = re.split(r"(?m)^(?=## )", text)
         if len(sections) == 1:
             sections = [p for p in re.split(r"\n\s*\n", text)]
+        else:
+            sections = sections[1:]  # the preamble (the task) is not a finding
         sections = [s.strip() for s in sections if s.strip()]
         lines = [
             f"Offline demo synthesis (no LLM): {len(sections)} section(s), "

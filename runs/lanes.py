@@ -52,7 +52,15 @@ def lane_group_create(
             raise LaneGroupRefused(f"Lane “{lane.label}”: that sandbox is not yours.")
         if not lane.prompt.strip():
             raise LaneGroupRefused(f"Lane “{lane.label}” needs a prompt.")
+    sessions = [lane.session.pk for lane in lanes if lane.session is not None]
+    if len(sessions) != len(set(sessions)):
+        raise LaneGroupRefused("One sandbox cannot be two lanes: each lane needs its own.")
     with transaction.atomic():
+        for session in SandboxSession.objects.select_for_update().filter(pk__in=sessions):
+            if session.status != SandboxSession.Status.RUNNING:
+                raise LaneGroupRefused(f"The sandbox “{session.name}” is not running.")
+            if session.runs.filter(status__in=Run.ACTIVE_STATUSES).exists():
+                raise LaneGroupRefused(f"The sandbox “{session.name}” has an active run.")
         group = LaneGroup.objects.create(owner=owner, title=title, task=task, preset=preset)
         for lane in lanes:
             session = lane.session or _new_session(owner, title, lane)
@@ -136,9 +144,8 @@ def coordinator_prompt(task: str, lanes: list[Run]) -> str:
         status = lane.get_status_display().upper()
         body = lane.final_output.strip() or "(no output)"
         if lane.status != Run.Status.SUCCEEDED:
-            body = (
-                f"This lane {lane.get_status_display().lower()}: {lane.error or 'no reason given'}"
-            )
+            reason = lane.error or "no reason given"
+            body = f"This lane ended {lane.get_status_display().lower()}: {reason}"
         parts.append(f"## Lane “{lane.lane_label}”: {status}\n{body}")
     return "\n\n".join(parts)
 

@@ -51,6 +51,10 @@ async def e2b_gateway(sandbox: Any) -> MCPServerStreamableHttp:
     if raw is None or not hasattr(raw, "get_mcp_url"):
         raise ValueError("E2B MCP servers need a session on the E2B backend.")
     token = await raw.get_mcp_token()
+    if not token:
+        raise ValueError(
+            "This E2B sandbox was created without MCP servers; start a new sandbox with them."
+        )
     return MCPServerStreamableHttp(
         params={"url": raw.get_mcp_url(), "headers": {"Authorization": f"Bearer {token}"}},
         name=E2B_GATEWAY_NAME,

@@ -15,6 +15,7 @@ from sandboxes.services import session_release_after_crash
 
 from .events import EventLog
 from .models import Run
+from .services import run_end_unstarted
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,26 @@ async def reap_stale_runs() -> int:
             if run.session_id:
                 session = await SandboxSession.objects.aget(pk=run.session_id)
                 await session_release_after_crash(session=session)
+    return count + await _reap_orphaned_coordinators(cutoff)
+
+
+async def _reap_orphaned_coordinators(cutoff) -> int:
+    """A coordinator waits queued while its lanes run; if the process running the group died,
+    nothing will ever start it. Once no lane is active, end it with the reason."""
+    count = 0
+    waiting = Run.objects.filter(
+        is_coordinator=True, status=Run.Status.QUEUED, created_at__lt=cutoff
+    )
+    async for run in waiting:
+        lanes_active = await Run.objects.filter(
+            lane_group_id=run.lane_group_id, is_coordinator=False, status__in=Run.ACTIVE_STATUSES
+        ).aexists()
+        if not lanes_active and await run_end_unstarted(
+            run=run,
+            status=Run.Status.INTERRUPTED,
+            error="The process running this lane group stopped before the coordinator started.",
+        ):
+            count += 1
     return count
 
 

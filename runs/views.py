@@ -24,7 +24,9 @@ from .models import AgentConfig, LaneGroup, Run
 
 def _get_run_for_user(request: HttpRequest, pk: int) -> Run:
     return get_object_or_404(
-        Run.objects.select_related("session", "session__manifest"), pk=pk, owner=request.user
+        Run.objects.select_related("session", "session__manifest", "lane_group"),
+        pk=pk,
+        owner=request.user,
     )
 
 

@@ -108,7 +108,8 @@ class FileView:
 
     @property
     def lines(self) -> list[str]:
-        return (self.text or "").split("\n")
+        text = self.text or ""
+        return (text[:-1] if text.endswith("\n") else text).split("\n")
 
     @property
     def shown(self) -> int:
@@ -397,11 +398,12 @@ def _read_local(root: Path, path: str, limit: int) -> tuple[bytes, int]:
         raise FileMissing(f"There is no file “{path}” in the workspace.") from None
     except OSError as error:
         raise PathRefused(f"“{path}” cannot be read: {error.strerror}.") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise PathRefused(f"“{path}” is {what}: pick a file.")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            raise PathRefused(f"“{path}” is {what}: pick a file.")
         return handle.read(limit), info.st_size
 
 
@@ -608,6 +610,10 @@ def console_env(root: Path) -> dict[str, str]:
     return env
 
 
+def amount(size: int) -> str:
+    return f"{size // 1_000_000} MB" if size >= 1_000_000 else f"{size:,} bytes"
+
+
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
@@ -658,10 +664,7 @@ async def _local_console(root: Path, command: str) -> AsyncIterator[str]:
                 break
             if sent + len(chunk) > CONSOLE_OUTPUT_LIMIT:
                 chunk = chunk[: CONSOLE_OUTPUT_LIMIT - sent]
-                stopped = (
-                    f"more than {CONSOLE_OUTPUT_LIMIT // 1_000_000} MB of output: "
-                    "the command was stopped."
-                )
+                stopped = f"more than {amount(CONSOLE_OUTPUT_LIMIT)} of output: stopped."
             sent += len(chunk)
             if text := decoder.decode(chunk):
                 newline = text.endswith("\n")
@@ -707,7 +710,7 @@ async def _remote_console(session: SandboxSession, command: str) -> AsyncIterato
     stopped = ""
     if len(output) > CONSOLE_OUTPUT_LIMIT:
         output = output[:CONSOLE_OUTPUT_LIMIT]
-        stopped = f"more than {CONSOLE_OUTPUT_LIMIT // 1_000_000} MB of output: cut short."
+        stopped = f"more than {amount(CONSOLE_OUTPUT_LIMIT)} of output: cut short."
     text = output.decode("utf-8", errors="replace")
     if text:
         yield text
@@ -718,18 +721,17 @@ async def _remote_console(session: SandboxSession, command: str) -> AsyncIterato
     yield _ending(result.exit_code, loop.time() - started, "", newline)
 
 
-async def console(session: SandboxSession, command: str) -> AsyncIterator[str]:
+def console(session: SandboxSession, command: str) -> AsyncIterator[str]:
     """Run `command` with sh in the workspace; its output (stdout and stderr together) as it
     comes, then a last line: `[dashboard] exit code N · T s`, or why it was stopped.
 
-    Call `check_available` and `check_command` first: this one refuses nothing.
+    Closing the iterator (Django does when the visitor goes away) stops the command. Call
+    `check_available` and `check_command` first: this one refuses nothing.
     """
+    # The generator itself, not a wrapper around it: closing a wrapper would leave it running.
     if is_local(session):
-        async for text in _local_console(Path(session.workspace_root), command):
-            yield text
-    else:
-        async for text in _remote_console(session, command):
-            yield text
+        return _local_console(Path(session.workspace_root), command)
+    return _remote_console(session, command)
 
 
 # --- remote helpers ------------------------------------------------------------------------------

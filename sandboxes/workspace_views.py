@@ -63,7 +63,7 @@ def _render(
         "tabs": TABS,
         "local": workspace.is_local(session),
         "console_timeout": workspace.CONSOLE_TIMEOUT,
-        "console_limit_mb": workspace.CONSOLE_OUTPUT_LIMIT // 1_000_000,
+        "console_limit": workspace.amount(workspace.CONSOLE_OUTPUT_LIMIT),
         "view_limit_kb": workspace.VIEW_LIMIT // 1000,
         **context,
     }
