@@ -23,6 +23,54 @@ class BackendUnavailable(Exception):
     pass
 
 
+# What processes in a local sandbox (agent commands, previews) may see of this machine's
+# environment: paths, locale, certificates, npm's and node's settings. No secrets.
+SANDBOX_ENVIRONMENT = frozenset(
+    {
+        "PATH",
+        "LANG",
+        "LC_ALL",
+        "LC_COLLATE",
+        "LC_CTYPE",
+        "LC_MESSAGES",
+        "LC_MONETARY",
+        "LC_NUMERIC",
+        "LC_TIME",
+        "TZ",
+        "TERM",
+        "TMPDIR",
+        "HOME",
+        "USER",
+        "SHELL",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "NODE_EXTRA_CA_CERTS",
+        "NODE_OPTIONS",
+        "UV_PYTHON",
+        "NO_COLOR",
+        "CI",
+        "PYENV_ROOT",
+        "PYENV_VERSION",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+    }
+)
+
+
+def sandbox_environment_names() -> frozenset[str]:
+    return SANDBOX_ENVIRONMENT | {name for name in os.environ if name.startswith("npm_config_")}
+
+
+def sandbox_environment() -> dict[str, str]:
+    names = sandbox_environment_names()
+    return {name: value for name, value in os.environ.items() if name in names}
+
+
 @dataclass(frozen=True)
 class Backend:
     id: ClassVar[str]
@@ -87,7 +135,11 @@ class LocalBackend(Backend):
     def client(self):
         from agents.sandbox.sandboxes.unix_local import UnixLocalSandboxClient
 
-        return UnixLocalSandboxClient()
+        # Agents' commands must not see the dashboard's own environment (OPENAI_API_KEY,
+        # E2B_API_KEY, DJANGO_SECRET_KEY...): only an allowlist passes.
+        return UnixLocalSandboxClient(
+            inherit_host_environment=False, host_environment_allowlist=sandbox_environment_names()
+        )
 
     def client_options(self, options):
         from agents.sandbox.sandboxes.unix_local import UnixLocalSandboxClientOptions

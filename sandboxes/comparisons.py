@@ -12,6 +12,7 @@ import hmac
 import logging
 import os
 import secrets
+import stat
 from datetime import timedelta
 from pathlib import Path
 
@@ -147,23 +148,25 @@ def workspace_changes(session: SandboxSession, manifest: Manifest) -> list[dict]
     root = session.workspace_root
     if session.backend != SandboxSession.Backend.LOCAL or not root or not os.path.isdir(root):
         return []
-    original = {e.path: e.content for e in manifest.entries.all()}
+    original = {e.path: e.data for e in manifest.entries.all()}
     changes = []
     seen = set()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS and d != "dist")
         for filename in sorted(filenames):
-            path = os.path.relpath(os.path.join(dirpath, filename), root)
+            full = os.path.join(dirpath, filename)
+            path = os.path.relpath(full, root)
             seen.add(path)
             if path not in original:
                 if path != "package-lock.json":
                     changes.append({"path": path, "change": "added"})
                 continue
-            try:
-                current = Path(root, path).read_text()
-            except (UnicodeDecodeError, OSError):
-                current = None
-            if current is None or current.rstrip("\n") != original[path].rstrip("\n"):
+            # Only regular files are read: a link may lead out of the workspace, a FIFO blocks.
+            if not stat.S_ISREG(os.lstat(full).st_mode):
+                changes.append({"path": path, "change": "modified"})
+                continue
+            current = Path(full).read_bytes()
+            if current.rstrip(b"\n") != original[path].rstrip(b"\n"):
                 changes.append({"path": path, "change": "modified"})
     changes += [{"path": p, "change": "deleted"} for p in sorted(set(original) - seen)]
     return changes

@@ -168,8 +168,11 @@ def remember_node_modules(root: Path, key: str | None = None) -> None:
 
 
 def _plain_env() -> dict[str, str]:
-    # Any FORCE_COLOR value turns colours *on* for Vite's logger; NO_COLOR turns them off.
-    return {k: v for k, v in os.environ.items() if k != "FORCE_COLOR"}
+    # Only the sandbox allowlist (no dashboard secrets); and no FORCE_COLOR: any value turns
+    # colours *on* for Vite's logger, NO_COLOR turns them off.
+    from .backends import sandbox_environment
+
+    return sandbox_environment()
 
 
 def log_path(preview: Preview) -> Path:

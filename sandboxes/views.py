@@ -233,6 +233,12 @@ def preview_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = PreviewForm(request.POST)
     if session.status != SandboxSession.Status.RUNNING:
         form.add_error(None, "Previews need a running sandbox.")
+    elif (
+        session.backend != SandboxSession.Backend.LOCAL
+        and session.runs.filter(status__in=Run.ACTIVE_STATUSES).exists()
+    ):
+        # A remote preview attaches to the sandbox, which the active run holds.
+        form.add_error(None, "Wait for the active run to finish before starting a preview.")
     if form.is_valid():
         preview = previews.preview_create(
             session=session, port=form.cleaned_data["port"], command=form.cleaned_data["command"]

@@ -161,6 +161,8 @@ def unavailable_reason(session: SandboxSession) -> str | None:
     if session.status == status.FAILED:
         reason = f": {session.last_error}" if session.last_error else "."
         return f"This sandbox failed{reason} Its workspace cannot be opened."
+    if session.status == status.PAUSED:
+        return "The sandbox is paused: resume it from the sandbox page to open its workspace."
     if session.status != status.RUNNING or not session.sdk_state:
         return f"The sandbox is {session.get_status_display().lower()}; it needs to be running."
     if is_local(session):
@@ -340,8 +342,11 @@ def _local_entries(root: Path) -> tuple[list[tuple[str, int | None, str]], bool]
                 info = os.lstat(full)
             except OSError:
                 continue
-            kind = "link" if stat.S_ISLNK(info.st_mode) else "file"
-            entries.append((kind, info.st_size, os.path.relpath(full, root)))
+            rel = os.path.relpath(full, root)
+            if stat.S_ISLNK(info.st_mode):
+                entries.append(("link", None, rel))
+            else:
+                entries.append(("file", info.st_size, rel))
         if len(entries) >= TREE_LIMIT:
             return entries[:TREE_LIMIT], True
     return entries, False
@@ -619,6 +624,13 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+async def _drain_and_wait(process: asyncio.subprocess.Process) -> None:
+    assert process.stdout is not None
+    while await process.stdout.read(CHUNK):
+        pass
+    await process.wait()
+
+
 def _ending(code: int | None, seconds: float, stopped: str, newline: bool) -> str:
     start = "" if newline else "\n"
     if stopped:
@@ -682,8 +694,9 @@ async def _local_console(root: Path, command: str) -> AsyncIterator[str]:
     finally:
         # Finished, stopped, or the visitor went away: nothing it started outlives it.
         _kill_group(process.pid)
-        with contextlib.suppress(TimeoutError, ProcessLookupError):
-            await asyncio.wait_for(process.wait(), timeout=5)
+        with contextlib.suppress(Exception):
+            # Read the pipe to its end (its writers are dead) so that it closes, then reap.
+            await asyncio.wait_for(_drain_and_wait(process), timeout=5)
     yield _ending(process.returncode, loop.time() - started, stopped, newline)
 
 

@@ -83,11 +83,8 @@ def _files_page(request: HttpRequest, session: SandboxSession, path: str) -> Htt
     except workspace.WorkspaceError as error:
         return _render(request, session, "files", status=error.status, error=str(error))
     file, file_error, status = _read(session, path) if path else (None, "", 200)
-    changed = {node.path: node.change for node in tree.nodes if node.change}
     context = {"tree": tree, "file": file, "file_error": file_error, "path": path}
-    return _render(
-        request, session, "files", status=status, file_change=changed.get(path, ""), **context
-    )
+    return _render(request, session, "files", status=status, **context)
 
 
 @require_safe

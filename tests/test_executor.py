@@ -177,3 +177,15 @@ async def test_cancel_of_a_queued_run_ends_it_at_once(local_session):
     await run.arefresh_from_db()
     assert run.status == Run.Status.CANCELLED
     assert [e.payload["status"] for e in await events_of(run)] == ["cancelled"]
+
+
+async def test_agent_commands_do_not_see_the_dashboards_secrets(local_session, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-dashboard-secret")
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "django-secret-value")
+    use_model("scripted", [shell_step("env; echo PATH-IS-$PATH", "env"), answer_step("ok")])
+    run = await execute(local_session, model="scripted")
+
+    output = next(e.payload["output"] for e in await events_of(run) if e.kind == "tool_output")
+    assert "PATH-IS-/" in output  # commands still find their tools
+    assert "sk-dashboard-secret" not in output
+    assert "django-secret-value" not in output
