@@ -206,16 +206,22 @@ class E2BBackend(Backend):
             mcp=unseal(options["mcp"]) if options.get("mcp") else None,
         )
 
+    E2B_DEFAULT_TIMEOUT = 300  # what E2B applies when none is given
+
     def timeout_seconds(self, options: dict[str, Any]) -> int | None:
-        return options.get("timeout") or None
+        return options.get("timeout") or self.E2B_DEFAULT_TIMEOUT
 
     async def extend(self, sdk_session: Any, seconds: int) -> None:
         await sdk_session._inner._sandbox.set_timeout(seconds)
 
     async def pause(self, sdk_session: Any) -> None:
         """E2B keeps a paused sandbox (files and memory) until it is resumed."""
-        sdk_session.state.pause_on_exit = True
-        await sdk_session.shutdown()
+        chosen = sdk_session.state.pause_on_exit
+        sdk_session.state.pause_on_exit = True  # shutdown() then pauses instead of killing
+        try:
+            await sdk_session.shutdown()
+        finally:
+            sdk_session.state.pause_on_exit = chosen  # the user's choice for later attaches
 
 
 class DockerBackend(Backend):

@@ -187,7 +187,7 @@ def share_token(share: ShareLink) -> str:
 def share_from_token(token: str) -> ShareLink | None:
     """The share a token names, if it is authentic, unexpired and not revoked."""
     pk, _, _ = token.partition(".")
-    if not pk.isdigit():
+    if not pk.isdecimal():
         return None
     share = (
         ShareLink.objects.select_related("comparison", "preview", "preview__session")

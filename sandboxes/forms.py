@@ -21,7 +21,7 @@ def _ports(value: str) -> list[int]:
     for part in value.replace(" ", "").split(","):
         if not part:
             continue
-        if not part.isdigit() or not 1 <= int(part) <= 65535:
+        if not part.isdecimal() or not 1 <= int(part) <= 65535:
             raise forms.ValidationError(f"{part!r} is not a port number (1-65535).")
         ports.append(int(part))
     return ports
@@ -78,6 +78,13 @@ class SessionForm(forms.Form):
 
     def clean_exposed_ports(self) -> list[int]:
         return _ports(self.cleaned_data.get("exposed_ports") or "")
+
+    def clean(self):
+        data = super().clean()
+        docker = data.get("backend") == SandboxSession.Backend.DOCKER
+        if docker and data.get("network") == "none" and data.get("exposed_ports"):
+            self.add_error("exposed_ports", "A Docker sandbox without network cannot expose ports.")
+        return data
 
     def clean_metadata(self) -> dict[str, str]:
         return _pairs(self.cleaned_data.get("metadata") or "")

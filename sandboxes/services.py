@@ -211,9 +211,9 @@ async def session_shutdown(*, session: SandboxSession) -> None:
 
     await session_previews_stop(session=session)
     if session.sdk_state:
-        backend = get_backend(session.backend)
-        client = backend.client()
         try:
+            backend = get_backend(session.backend)
+            client = backend.client()
             sdk_session = await _resume(backend, client, session)
             await _discard(client, sdk_session, backend)
         except Exception as error:
@@ -351,10 +351,14 @@ def kill_workspace_processes(root: str, *, keep_groups: set[int] = frozenset()) 
     executing it died. Linux only (reads /proc); elsewhere does nothing."""
     import signal
 
-    root = os.path.realpath(root)
-    killed = 0
     if not root or not os.path.isdir("/proc"):
         return 0
+    root = os.path.realpath(root)
+    # Only ever inside the dashboard's own workspaces: never a parent, never "" -> cwd.
+    base = os.path.realpath(settings.SANDBOX_WORKSPACE_DIR)
+    if not root.startswith(base + os.sep):
+        return 0
+    killed = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue

@@ -124,7 +124,7 @@ def session_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 async def session_bulk_shutdown(request: HtmxHttpRequest) -> HttpResponse:
     user = await request.auser()
-    ids = [int(i) for i in request.POST.getlist("session") if i.isdigit()]
+    ids = [int(i) for i in request.POST.getlist("session") if i.isdecimal()]
     sessions = SandboxSession.objects.filter(owner=user, pk__in=ids).exclude(
         status=SandboxSession.Status.STOPPED
     )
@@ -167,7 +167,7 @@ async def session_resume(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 async def session_extend(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     minutes = request.POST.get("minutes", "")
-    seconds = int(minutes) * 60 if minutes.isdigit() and 1 <= int(minutes) <= 1440 else 0
+    seconds = int(minutes) * 60 if minutes.isdecimal() and 1 <= int(minutes) <= 1440 else 0
 
     async def extend(session):
         if not seconds:
@@ -333,7 +333,7 @@ def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     one_card = bool(request.htmx and request.GET.get("version"))
     if one_card:
         version_id = request.GET["version"]
-        if not version_id.isdigit() or not versions.filter(pk=version_id).exists():
+        if not version_id.isdecimal() or not versions.filter(pk=version_id).exists():
             raise Http404("No such version in this comparison.")
         versions = versions.filter(pk=version_id)
     cards = _version_cards(
@@ -343,7 +343,7 @@ def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context = {
         "comparison": comparison,
         "cards": cards,
-        "focus": int(focus) if focus and focus.isdigit() else None,
+        "focus": int(focus) if focus and focus.isdecimal() else None,
         "share_form": ShareForm(),
         "shares": _shares_with_urls(request, comparison.shares.all()),
         "add_form": AddVersionForm(),
