@@ -174,6 +174,25 @@ def files_from_zip(data: bytes) -> list[FileSpec]:
     return files
 
 
+def files_from_folder(uploads: list, paths: list[str]) -> list[FileSpec]:
+    """Files of an uploaded folder (<input webkitdirectory>): each upload with the relative path
+    the browser gave it; the chosen folder itself is stripped."""
+    if len(uploads) != len(paths):
+        raise ManifestInvalid(["the folder upload lost its file paths; try again"])
+    if len(uploads) > MAX_FILES:
+        raise ManifestInvalid([f"{len(uploads)} files: at most {MAX_FILES}"])
+    total = sum(upload.size for upload in uploads)
+    if total > settings.MANIFEST_TOTAL_LIMIT:
+        raise ManifestInvalid(
+            [f"{total:,} bytes, over the {settings.MANIFEST_TOTAL_LIMIT:,} limit"]
+        )
+    strip = len({p.split("/", 1)[0] for p in paths}) == 1 and all("/" in p for p in paths)
+    return [
+        FileSpec(path.split("/", 1)[1] if strip else path, upload.read())
+        for upload, path in zip(uploads, paths, strict=True)
+    ]
+
+
 def manifest_zip(manifest: Manifest) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -1,3 +1,5 @@
+import json
+
 from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -474,12 +476,28 @@ def _manifest_errors(form, error: manifests.ManifestInvalid) -> None:
         form.add_error(None, reason)
 
 
+def _uploaded_files(request: HttpRequest, data: dict) -> list | None:
+    """Files from the zip, or from the folder upload (paths sent alongside by the page)."""
+    if data.get("archive"):
+        return manifests.files_from_zip(data["archive"].read())
+    uploads = request.FILES.getlist("folder")
+    if not uploads:
+        return None
+    try:
+        paths = json.loads(request.POST.get("folder_paths") or "[]")
+    except ValueError:
+        paths = []
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        paths = []
+    return manifests.files_from_folder(uploads, paths)
+
+
 def manifest_new(request: HtmxHttpRequest) -> HttpResponse:
     form = ManifestForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            files = manifests.files_from_zip(data["archive"].read()) if data["archive"] else []
+            files = _uploaded_files(request, data) or []
             manifest = manifests.manifest_save(
                 owner=request.user, name=data["name"], description=data["description"], files=files
             )
@@ -514,11 +532,10 @@ def manifest_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             form = meta_form = ManifestForm(request.POST, request.FILES)
             if form.is_valid():
                 name, description = form.cleaned_data["name"], form.cleaned_data["description"]
-                if archive := form.cleaned_data["archive"]:
-                    try:
-                        files = manifests.files_from_zip(archive.read())
-                    except manifests.ManifestInvalid as error:
-                        _manifest_errors(form, error)
+                try:
+                    files = _uploaded_files(request, form.cleaned_data) or files
+                except manifests.ManifestInvalid as error:
+                    _manifest_errors(form, error)
         elif action == "file":
             form = file_form = ManifestFileForm(request.POST, request.FILES)
             if form.is_valid():

@@ -1,6 +1,7 @@
 """Manifests, fully: validation that saves all or nothing, zip in and out, clone, delete."""
 
 import io
+import json
 import os
 import zipfile
 
@@ -190,3 +191,39 @@ def test_another_user_cannot_touch_my_manifest(client, alice, bob):
     edit = reverse("manifest_edit", args=[manifest.pk])
     assert client.post(edit, {"action": "delete_file", "path": "a.txt"}).status_code == 404
     assert manifest.entries.count() == 1
+
+
+@pytest.mark.django_db
+def test_upload_a_folder_keeps_its_paths(client, alice):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(alice)
+    files = [
+        SimpleUploadedFile("README.md", b"# Folder"),
+        SimpleUploadedFile("App.tsx", b"export {}\n"),
+    ]
+    paths = ["my-app/README.md", "my-app/src/App.tsx"]
+    response = client.post(
+        reverse("manifest_new"),
+        {"name": "From folder", "folder": files, "folder_paths": json.dumps(paths)},
+    )
+    manifest = Manifest.objects.get(name="From folder")
+    assert response.status_code == 302
+    assert {e.path: e.content for e in manifest.entries.all()} == {
+        "README.md": "# Folder",
+        "src/App.tsx": "export {}\n",
+    }
+
+
+@pytest.mark.django_db
+def test_a_folder_upload_without_its_paths_is_refused(client, alice):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(alice)
+    response = client.post(
+        reverse("manifest_new"),
+        {"name": "Lost", "folder": [SimpleUploadedFile("a.txt", b"a")], "folder_paths": "[]"},
+    )
+    assert response.status_code == 400
+    assert "lost its file paths" in response.content.decode()
+    assert not Manifest.objects.filter(name="Lost").exists()
