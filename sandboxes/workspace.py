@@ -229,21 +229,11 @@ def decode_text(data: bytes, *, complete: bool = True) -> str | None:
 
 def diff_lines(old: str, new: str) -> list[tuple[str, str]]:
     """A unified diff of two texts, as (css class, line) pairs like the run page's patches."""
-    lines = []
+    from runs.templatetags.run_events import diff_line_class
+
     diff = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=3)
-    for line in diff:
-        if line.startswith(("---", "+++")):
-            continue  # the file's name is shown above the diff
-        if line.startswith("@@"):
-            cls = "d-hunk"
-        elif line.startswith("+"):
-            cls = "d-add"
-        elif line.startswith("-"):
-            cls = "d-del"
-        else:
-            cls = "d-ctx"
-        lines.append((cls, line))
-    return lines
+    # The file's name is shown above the diff, so its ---/+++ header lines are left out.
+    return [(diff_line_class(line), line) for line in diff if not line.startswith(("---", "+++"))]
 
 
 def file_diff(

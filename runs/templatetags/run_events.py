@@ -12,20 +12,20 @@ def dom_id(run_id, item_id) -> str:
     return f"r{run_id}-i{digest}"
 
 
+def diff_line_class(line: str) -> str:
+    """The CSS class of one line of a diff or an apply_patch envelope."""
+    if line.startswith("***"):
+        return "d-file"
+    if line.startswith("@@"):
+        return "d-hunk"
+    if line.startswith("+"):
+        return "d-add"
+    if line.startswith("-"):
+        return "d-del"
+    return "d-ctx"
+
+
 @register.filter
 def patch_lines(patch: str) -> list[tuple[str, str]]:
     """Classify apply_patch lines so the page can show them as a readable diff."""
-    lines = []
-    for line in (patch or "").splitlines():
-        if line.startswith("***"):
-            cls = "d-file"
-        elif line.startswith("@@"):
-            cls = "d-hunk"
-        elif line.startswith("+"):
-            cls = "d-add"
-        elif line.startswith("-"):
-            cls = "d-del"
-        else:
-            cls = "d-ctx"
-        lines.append((cls, line))
-    return lines
+    return [(diff_line_class(line), line) for line in (patch or "").splitlines()]
