@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import AgentConfig, Run, RunEvent
+from .models import AgentConfig, LaneGroup, Run, RunEvent
 
 
 @admin.register(AgentConfig)
@@ -27,3 +27,9 @@ class RunAdmin(admin.ModelAdmin):
     readonly_fields = ["heartbeat_at", "started_at", "finished_at", "created_at"]
     list_select_related = ["owner", "session"]
     inlines = [RunEventInline]
+
+
+@admin.register(LaneGroup)
+class LaneGroupAdmin(admin.ModelAdmin):
+    list_display = ["title", "owner", "preset", "created_at"]
+    search_fields = ["title", "owner__username"]

@@ -246,3 +246,25 @@ def test_admin_never_shows_stored_sdk_state_secrets(client, alice, alice_session
         assert "sk-super-secret-value" not in page
         assert "mcp-secret-key" not in page
     assert "abc" in page
+
+
+@pytest.mark.django_db
+def test_admin_lists_previews_comparisons_and_share_links_without_their_salt(client, alice):
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+
+    from sandboxes.comparisons import share_create, share_token
+    from sandboxes.models import Comparison, Preview
+
+    session = SandboxSession.objects.create(owner=alice, name="s", status="running")
+    Preview.objects.create(session=session)
+    comparison = Comparison.objects.create(owner=alice, title="cmp")
+    share = share_create(owner=alice, comparison=comparison, expires_in=timedelta(hours=1))
+    get_user_model().objects.create_superuser("root", "", PASSWORD)
+    client.login(username="root", password=PASSWORD)
+    for name in ("sandboxes_preview", "sandboxes_comparison", "sandboxes_sharelink"):
+        assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200
+    page = client.get(reverse("admin:sandboxes_sharelink_change", args=[share.pk])).content
+    assert share.salt.encode() not in page
+    assert share_token(share).encode() not in page
