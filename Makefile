@@ -10,7 +10,7 @@ APT_UPDATED := .local/.apt-updated
 .PHONY: run test setup lint format node-deps test-deps clean
 
 run: setup node-deps
-	$(PY) manage.py seed
+	$(PY) manage.py seed --url http://$(HOST):$(PORT)
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py reap
 	@echo "Serving the dashboard on http://$(HOST):$(PORT) (Ctrl-C to stop)"

@@ -12,8 +12,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="Where it is served.")
 
-    def handle(self, *args, username: str, **options):
+    def handle(self, *args, username: str, url: str, **options):
         manifests = seed_builtin_starters()
         self.stdout.write(f"Starters ready: {', '.join(m.name for m in manifests)}")
         password_file = settings.DATA_DIR / "admin-password"
@@ -27,7 +28,7 @@ class Command(BaseCommand):
             password = password_file.read_text().strip()
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"\n  Log in at http://127.0.0.1:8000/login/ as {username} / {password}\n"
+                    f"\n  Log in at {url.rstrip('/')}/login/ as {username} / {password}\n"
                     f"  (password kept in {password_file})\n"
                 )
             )
