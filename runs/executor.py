@@ -48,7 +48,6 @@ class Executor:
         self.run = run
         self.log = log
         self.cancelled = False
-        self.result = None
         self._state_at = float("-inf")
 
     async def execute(self) -> None:
@@ -108,7 +107,6 @@ class Executor:
                 tracing_disabled=not settings.AGENTS_TRACING,
             ),
         )
-        self.result = result
         watcher = asyncio.create_task(self._watch(result))
         try:
             async for event in result.stream_events():

@@ -1,6 +1,8 @@
 from django import forms
 from django.conf import settings
 
+from sandboxes.forms import parse_pairs
+
 from .agents_factory import default_model, model_choices
 from .models import CAPABILITY_CHOICES, DEMO_MODEL, TOOL_CHOICE_CHOICES, AgentConfig
 
@@ -82,15 +84,7 @@ class McpServerForm(forms.Form):
 
 
 def parse_headers(text: str) -> dict[str, str]:
-    headers = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name.strip() or " " in name.strip():
-            raise forms.ValidationError(f"Line {number} is not 'Name: value'.")
-        headers[name.strip()] = value.strip()
-    return headers
+    return parse_pairs(text, ":", "'Name: value'")
 
 
 class CodeReviewForm(forms.Form):

@@ -4,16 +4,22 @@ from .backends import E2BBackend, available_backends
 from .models import SandboxSession
 
 
-def _pairs(value: str) -> dict[str, str]:
+def parse_pairs(text: str, separator: str, shape: str) -> dict[str, str]:
+    """'KEY=value' (envs, metadata) or 'Name: value' (headers) lines; `shape` names the form
+    in the error."""
     pairs = {}
-    for number, line in enumerate(value.splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        key, sep, item = line.partition("=")
+        key, sep, item = line.partition(separator)
         if not sep or not key.strip() or " " in key.strip():
-            raise forms.ValidationError(f"Line {number} is not KEY=value.")
+            raise forms.ValidationError(f"Line {number} is not {shape}.")
         pairs[key.strip()] = item.strip()
     return pairs
+
+
+def _pairs(value: str) -> dict[str, str]:
+    return parse_pairs(value, "=", "KEY=value")
 
 
 def _ports(value: str) -> list[int]:

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -30,7 +31,6 @@ from .services import describe_error
 logger = logging.getLogger(__name__)
 
 LOG_LIMIT = 64_000
-FLUSH_SECONDS = 0.3
 PROBE_SECONDS = 0.25
 
 
@@ -301,7 +301,7 @@ async def _run_remote(preview: Preview, log: PreviewLog) -> None:
     async with sandbox_attached(session) as sdk_session:
         log.write(f"$ {command}\n")
         await sdk_session.exec(
-            f"nohup sh -c {_quote(command)} > {logfile} 2>&1 &", shell=True, timeout=30
+            f"nohup sh -c {shlex.quote(command)} > {logfile} 2>&1 &", shell=True, timeout=30
         )
         endpoint = await sdk_session.resolve_exposed_port(preview.port)
         url = endpoint.url_for("http")
@@ -326,12 +326,6 @@ async def _run_remote(preview: Preview, log: PreviewLog) -> None:
                         f"{settings.PREVIEW_BOOT_SECONDS} s; see the log."
                     )
                 await asyncio.sleep(1)
-
-
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
 
 
 async def stop_process_group(pid: int | None, *, grace: float = 3.0) -> None:
