@@ -80,7 +80,7 @@ def configure(tmp: Path) -> None:
     django.setup()
     from django.core.management import call_command
 
-    from runs import task_backends
+    from lib import task_backends
 
     # The first ASGI call would start the server-loop hooks: the reaper, which (pointed at this
     # throwaway database) would take every other process's sandbox workspace and preview in
@@ -129,7 +129,7 @@ class ReplayModel(Model):
         return ModelResponse(output=self._next(), usage=USAGE, response_id=f"resp-{self.calls}")
 
     async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        from runs.demo_model import stream_events_for
+        from runs.demo.responses import stream_events_for
 
         output = self._next()
         async for event in stream_events_for(output, USAGE, response_id=f"resp-{self.calls}"):
@@ -191,8 +191,8 @@ def instrument_executor() -> None:
     """Wrap Runner.run_streamed, StreamNormaliser.feed and EventLog.emit (in memory only)."""
     from agents import Runner
 
-    from runs.events import EventLog
-    from runs.stream import StreamNormaliser
+    from runs.event_log import EventLog
+    from runs.sdk_events import StreamNormaliser
 
     run_streamed = Runner.run_streamed
     feed = StreamNormaliser.feed

@@ -146,7 +146,7 @@ def apply_fixes() -> None:
             return None
         return hashlib.sha256(manifest.read_bytes()).hexdigest()[:24]
 
-    previews._modules_key = modules_key
+    previews.modules_key = modules_key  # what _run_local keys the cache by
 
     allowed = proxy.PreviewProxy.allowed
 
@@ -183,7 +183,7 @@ class Result:
 
 async def wait_for_tasks(baseline: int) -> None:
     """Until the background tasks started since `baseline` (the preview supervisor) end."""
-    from runs import task_backends
+    from lib import task_backends
 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -214,8 +214,8 @@ async def time_to_preview(client, owner, manifest, name: str, caches: str) -> Re
     from asgiref.sync import ThreadSensitiveContext, sync_to_async
     from django.conf import settings
 
-    from runs import task_backends
-    from sandboxes import previews, proxy
+    from lib import task_backends
+    from sandboxes import grants, previews
     from sandboxes.models import Preview
 
     session = await start_session(owner, manifest, f"bench {name}")
@@ -227,7 +227,7 @@ async def time_to_preview(client, owner, manifest, name: str, caches: str) -> Re
         preview = await sync_to_async(previews.preview_create)(session=session)
     host = f"http://p{preview.pk}.{settings.PREVIEW_DOMAIN}"
     entered = await client.get(
-        f"{host}{proxy.ENTER_PATH}", params={"grant": proxy.grant_for_user(preview, owner)}
+        f"{host}{grants.ENTER_PATH}", params={"grant": grants.grant_for_user(preview, owner)}
     )
     if entered.status_code != 302:
         raise RuntimeError(f"The proxy refused the grant: {entered.status_code}")
@@ -334,8 +334,8 @@ async def bench() -> list[Result]:
     from django.contrib.auth import get_user_model
 
     from config.asgi import application
+    from lib.processes import stop_process_group
     from sandboxes.models import Preview
-    from sandboxes.previews import stop_process_group
     from sandboxes.starters import seed_builtin_starters
 
     instrument_preview_log()

@@ -11,8 +11,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 import runs.executor  # noqa: E402, F401 - loaded before the freeze below
+from lib.task_backends import remember_server_loop  # noqa: E402
 from runs.routing import websocket_urlpatterns  # noqa: E402
-from runs.task_backends import remember_server_loop  # noqa: E402
 from sandboxes.proxy import PreviewProxy  # noqa: E402
 
 # Move everything imported so far (Django, the SDK) out of the garbage collector's reach: with

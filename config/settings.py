@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "sandboxes",
     "runs",
+    "comparisons",
 ]
 
 MIDDLEWARE = [
@@ -142,7 +143,7 @@ TASKS_MODE = os.environ.get("TASKS_BACKEND", "server")
 if TASKS_MODE == "db":
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 elif TASKS_MODE == "server":
-    TASKS = {"default": {"BACKEND": "runs.task_backends.ServerLoopBackend"}}
+    TASKS = {"default": {"BACKEND": "lib.task_backends.ServerLoopBackend"}}
 else:
     raise ValueError(f"TASKS_BACKEND must be 'server' or 'db', not {TASKS_MODE!r}")
 

@@ -8,4 +8,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("sandboxes.urls")),
     path("", include("runs.urls")),
+    path("", include("comparisons.urls")),
 ]

@@ -10,7 +10,7 @@ from agents.sandbox import SandboxAgent
 from agents.sandbox.capabilities import Filesystem, Shell
 from django.conf import settings
 
-from .demo_model import DEMO_LABEL, DemoModel
+from .demo import DEMO_LABEL, DemoModel
 from .models import DEMO_MODEL
 
 CAPABILITIES = {"shell": Shell, "filesystem": Filesystem}

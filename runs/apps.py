@@ -6,7 +6,13 @@ class RunsConfig(AppConfig):
     verbose_name = "Agent runs"
 
     def ready(self) -> None:
-        from . import reaper
-        from .task_backends import on_server_loop_start
+        from lib.task_backends import on_server_loop_start
+        from sandboxes import hooks
 
+        from . import reaper, services
+
+        # Runs hold sandboxes: a busy session is not paused, and shutting one down stops its
+        # runs first. Sandboxes ask through these hooks and never import runs.
+        hooks.register_busy_check(services.session_runs_busy)
+        hooks.register_before_shutdown(services.session_runs_stop)
         on_server_loop_start(reaper.reap_forever)

@@ -11,7 +11,7 @@ import json
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from .events import MESSAGE_TYPE, event_message
+from .event_log import MESSAGE_TYPE, event_message
 from .models import Run, RunEvent
 
 CLOSE_REFUSED = 4403

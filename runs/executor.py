@@ -16,13 +16,14 @@ from agents.run_config import SandboxRunConfig
 from django.conf import settings
 from django.utils import timezone
 
-from sandboxes.services import describe_error, sandbox_attached
+from lib.errors import describe_error
+from sandboxes.services import sandbox_attached
 
 from .agents_factory import build_agent
-from .events import EventLog
+from .event_log import EventLog
 from .mcp import connect_servers
 from .models import Run
-from .stream import StreamNormaliser
+from .sdk_events import StreamNormaliser
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 from django import forms
 from django.conf import settings
 
-from sandboxes.forms import parse_pairs
+from lib.forms import parse_header_lines
 
 from .agents_factory import default_model, model_choices
 from .models import CAPABILITY_CHOICES, DEMO_MODEL, TOOL_CHOICE_CHOICES, AgentConfig
@@ -80,11 +80,7 @@ class McpServerForm(forms.Form):
     )
 
     def clean_headers(self) -> dict[str, str]:
-        return parse_headers(self.cleaned_data["headers"])
-
-
-def parse_headers(text: str) -> dict[str, str]:
-    return parse_pairs(text, ":", "'Name: value'")
+        return parse_header_lines(self.cleaned_data["headers"])
 
 
 class CodeReviewForm(forms.Form):
@@ -117,7 +113,7 @@ class DeepResearchForm(CodeReviewForm):
     )
 
     def clean_mcp_headers(self) -> dict[str, str]:
-        return parse_headers(self.cleaned_data["mcp_headers"])
+        return parse_header_lines(self.cleaned_data["mcp_headers"])
 
     def e2b_settings(self) -> dict[str, dict[str, str]]:
         data = self.cleaned_data

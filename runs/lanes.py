@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from lib.errors import describe_error
+from lib.secrets import seal
 from sandboxes.models import Manifest, SandboxSession
-from sandboxes.services import describe_error, session_start
+from sandboxes.services import session_start
 
 from .executor import run_execute
 from .mcp import e2b_gateway_settings
 from .models import LaneGroup, Run
-from .secrets import seal
 from .services import run_cancel, run_end_unstarted
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class LaneSpec:
 def lane_group_create(
     *, owner, title: str, task: str, lanes: list[LaneSpec], coordinator: dict, preset: str = ""
 ) -> LaneGroup:
-    from .tasks import execute_lane_group
+    from .tasks import lane_group_execute_task
 
     if not MIN_LANES <= len(lanes) <= MAX_LANES:
         raise LaneGroupRefused(f"A lane group has {MIN_LANES} to {MAX_LANES} lanes.")
@@ -59,7 +60,7 @@ def lane_group_create(
         for session in SandboxSession.objects.select_for_update().filter(pk__in=sessions):
             if session.status != SandboxSession.Status.RUNNING:
                 raise LaneGroupRefused(f"The sandbox “{session.name}” is not running.")
-            if session.runs.filter(status__in=Run.ACTIVE_STATUSES).exists():
+            if Run.objects.on_session(session).active().exists():
                 raise LaneGroupRefused(f"The sandbox “{session.name}” has an active run.")
         group = LaneGroup.objects.create(owner=owner, title=title, task=task, preset=preset)
         for lane in lanes:
@@ -81,7 +82,7 @@ def lane_group_create(
             lane_label="Coordinator",
             is_coordinator=True,
         )
-        transaction.on_commit(lambda: execute_lane_group.enqueue(group.pk))
+        transaction.on_commit(lambda: lane_group_execute_task.enqueue(group.pk))
     return group
 
 
@@ -151,7 +152,7 @@ def coordinator_prompt(task: str, lanes: list[Run]) -> str:
 
 
 async def lane_group_cancel(*, group: LaneGroup) -> None:
-    async for run in Run.objects.filter(lane_group=group, status__in=Run.ACTIVE_STATUSES):
+    async for run in Run.objects.filter(lane_group=group).active():
         await run_cancel(run=run)
 
 

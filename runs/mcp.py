@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import contextlib
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from agents.mcp import MCPServer, MCPServerStreamableHttp
 
-from .secrets import is_sealed, seal, unseal
+from lib.secrets import is_sealed, seal, unseal
+from lib.urls import public_url
+from sandboxes.backends import BACKENDS
+from sandboxes.models import SandboxSession
 
 E2B_GATEWAY_NAME = "e2b-mcp-gateway"
 
@@ -36,27 +38,11 @@ def e2b_gateway_settings(specs: list[dict[str, Any]]) -> dict[str, dict[str, str
     return {s["name"]: unseal(s["settings"]) for s in specs if s.get("kind") == "e2b"}
 
 
-def public_url(url: str) -> str:
-    """A URL fit for pages and events: no credentials, no query string."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 async def e2b_gateway(sandbox: Any) -> MCPServerStreamableHttp:
     """Connect to the MCP gateway inside an E2B sandbox with its bearer token."""
-    raw = getattr(getattr(sandbox, "_inner", None), "_sandbox", None)
-    if raw is None or not hasattr(raw, "get_mcp_url"):
-        raise ValueError("E2B MCP servers need a session on the E2B backend.")
-    token = await raw.get_mcp_token()
-    if not token:
-        raise ValueError(
-            "This E2B sandbox was created without MCP servers; start a new sandbox with them."
-        )
+    url, token = await BACKENDS[SandboxSession.Backend.E2B].mcp_gateway(sandbox)
     return MCPServerStreamableHttp(
-        params={"url": raw.get_mcp_url(), "headers": {"Authorization": f"Bearer {token}"}},
+        params={"url": url, "headers": {"Authorization": f"Bearer {token}"}},
         name=E2B_GATEWAY_NAME,
         cache_tools_list=True,
     )

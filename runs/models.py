@@ -58,6 +58,15 @@ class AgentConfig(models.Model):
         }
 
 
+class RunQuerySet(models.QuerySet):
+    def active(self) -> RunQuerySet:
+        """Queued or running: what holds a sandbox (one rule, used everywhere)."""
+        return self.filter(status__in=Run.ACTIVE_STATUSES)
+
+    def on_session(self, session) -> RunQuerySet:
+        return self.filter(session=session)
+
+
 class Run(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -95,6 +104,8 @@ class Run(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from lib.secrets import seal
 from sandboxes.models import Manifest, SandboxSession
 
 from .lanes import LaneSpec, lane_group_create
@@ -102,8 +103,7 @@ def launch_deep_research(
 ) -> Run:
     """A research agent with MCP search/browse servers, working in a notes sandbox."""
     from .mcp import e2b_gateway_settings
-    from .secrets import seal
-    from .tasks import execute_run_after_session_start
+    from .tasks import run_after_session_start_task
 
     servers = []
     if mcp_url:
@@ -137,5 +137,5 @@ def launch_deep_research(
     run = Run.objects.create(
         owner=owner, session=session, agent_config=config, config=config.frozen(), prompt=question
     )
-    transaction.on_commit(lambda: execute_run_after_session_start.enqueue(run.pk))
+    transaction.on_commit(lambda: run_after_session_start_task.enqueue(run.pk))
     return run

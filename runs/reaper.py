@@ -11,9 +11,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from sandboxes.models import SandboxSession
+from sandboxes.reaper import reap_previews, reap_sessions
 from sandboxes.services import session_release_after_crash
 
-from .events import EventLog
+from .event_log import EventLog
 from .models import Run
 from .services import run_end_unstarted
 
@@ -52,9 +53,11 @@ async def _reap_orphaned_coordinators(cutoff) -> int:
         is_coordinator=True, status=Run.Status.QUEUED, created_at__lt=cutoff
     )
     async for run in waiting:
-        lanes_active = await Run.objects.filter(
-            lane_group_id=run.lane_group_id, is_coordinator=False, status__in=Run.ACTIVE_STATUSES
-        ).aexists()
+        lanes_active = (
+            await Run.objects.filter(lane_group_id=run.lane_group_id, is_coordinator=False)
+            .active()
+            .aexists()
+        )
         if not lanes_active and await run_end_unstarted(
             run=run,
             status=Run.Status.INTERRUPTED,
@@ -66,9 +69,6 @@ async def _reap_orphaned_coordinators(cutoff) -> int:
 
 async def reap_once() -> dict[str, int]:
     """One pass: stale runs, dead previews and stray processes, vanished sandboxes."""
-    from sandboxes.previews import reap_previews
-    from sandboxes.services import reap_sessions
-
     return {
         "runs interrupted": await reap_stale_runs(),
         "previews and processes": await reap_previews(),

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from django.db import transaction
 from django.utils import timezone
 
 from sandboxes.models import SandboxSession
 
-from .events import EventLog
+from .event_log import EventLog
+from .mcp import http_server_spec
 from .models import AgentConfig, Run
+
+# A session shutting down waits this long (x 0.25 s) for its runs' executors to stop and store
+# the sandbox's state.
+SHUTDOWN_WAIT_STEPS = 60
+AGENT_FIELDS = (
+    "name",
+    "model",
+    "instructions",
+    "developer_instructions",
+    "capabilities",
+    "tool_choice",
+    "max_turns",
+)
 
 
 class RunRefused(Exception):
@@ -24,7 +40,7 @@ def run_start(
     agent_config: AgentConfig | None = None,
 ) -> Run:
     """Queue a run on a session and hand it to the task backend."""
-    from .tasks import execute_run
+    from .tasks import run_execute_task
 
     if not prompt.strip():
         raise RunRefused("Write a prompt for the agent.")
@@ -34,12 +50,12 @@ def run_start(
             raise RunRefused(
                 f"The sandbox is {session.get_status_display().lower()}; runs need a running one."
             )
-        if session.runs.filter(status__in=Run.ACTIVE_STATUSES).exists():
+        if Run.objects.on_session(session).active().exists():
             raise RunRefused("Another run is still active on this sandbox; wait or cancel it.")
         run = Run.objects.create(
             owner=owner, session=session, agent_config=agent_config, config=config, prompt=prompt
         )
-        transaction.on_commit(lambda: execute_run.enqueue(run.pk))
+        transaction.on_commit(lambda: run_execute_task.enqueue(run.pk))
     return run
 
 
@@ -61,3 +77,50 @@ async def run_end_unstarted(*, run: Run, status: str, error: str) -> bool:
         await run.arefresh_from_db()
         await EventLog(run).emit_state()
     return bool(ended)
+
+
+async def session_runs_busy(session: SandboxSession) -> str | None:
+    """Why a session is busy with runs (a sandboxes busy check, registered by RunsConfig)."""
+    if await Run.objects.on_session(session).active().aexists():
+        return "A run is active on this sandbox; wait for it or cancel it first."
+    return None
+
+
+async def session_runs_stop(session: SandboxSession) -> None:
+    """Cancel a session's runs and give their executors time to stop and store the sandbox's
+    state (a sandboxes shutdown hook, registered by RunsConfig)."""
+    active = Run.objects.on_session(session).active()
+    async for run in active:
+        await run_cancel(run=run)
+    for _ in range(SHUTDOWN_WAIT_STEPS):
+        if not await active.aexists():
+            break
+        await asyncio.sleep(0.25)
+
+
+# --- agent configs -----------------------------------------------------------------------------
+
+
+def agent_config_save(*, config: AgentConfig, data: dict) -> AgentConfig:
+    """Save an agent config's fields (AGENT_FIELDS) from a validated form's data."""
+    for name in AGENT_FIELDS:
+        setattr(config, name, data[name])
+    config.save()
+    return config
+
+
+def agent_mcp_attach(
+    *, config: AgentConfig, name: str, url: str, headers: dict[str, str]
+) -> AgentConfig:
+    """Attach (or replace, by name) a streamable-HTTP MCP server; its URL and headers sealed."""
+    servers = [s for s in config.mcp_servers if s["name"] != name]
+    servers.append(http_server_spec(name=name, url=url, headers=headers))
+    config.mcp_servers = servers
+    config.save(update_fields=["mcp_servers"])
+    return config
+
+
+def agent_mcp_detach(*, config: AgentConfig, name: str) -> AgentConfig:
+    config.mcp_servers = [s for s in config.mcp_servers if s["name"] != name]
+    config.save(update_fields=["mcp_servers"])
+    return config

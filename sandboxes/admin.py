@@ -4,15 +4,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from . import services
-from .models import (
-    Comparison,
-    Manifest,
-    ManifestEntry,
-    Preview,
-    SandboxSession,
-    ShareLink,
-    Version,
-)
+from .models import Manifest, ManifestEntry, Preview, SandboxSession
 
 
 class ManifestEntryInline(admin.TabularInline):
@@ -91,25 +83,3 @@ class PreviewAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["session__name", "session__owner__username", "error"]
     list_select_related = ["session"]
-
-
-class VersionInline(admin.TabularInline):
-    model = Version
-    extra = 0
-    fields = ["label", "stage", "session", "run", "preview", "error"]
-    readonly_fields = fields
-
-
-@admin.register(Comparison)
-class ComparisonAdmin(admin.ModelAdmin):
-    list_display = ["title", "owner", "created_at"]
-    search_fields = ["title", "owner__username"]
-    inlines = [VersionInline]
-
-
-@admin.register(ShareLink)
-class ShareLinkAdmin(admin.ModelAdmin):
-    # The salt is half of the token's derivation: never shown.
-    list_display = ["id", "owner", "comparison", "preview", "expires_at", "revoked_at"]
-    list_filter = ["revoked_at"]
-    exclude = ["salt"]

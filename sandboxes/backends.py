@@ -16,59 +16,14 @@ from typing import Any, ClassVar
 from agents.sandbox.session.sandbox_client import BaseSandboxClient
 from django.conf import settings
 
+from lib.secrets import is_sealed, seal, unseal
+
+from .environment import sandbox_environment_names
 from .models import SandboxSession
 
 
 class BackendUnavailable(Exception):
     pass
-
-
-# What processes in a local sandbox (agent commands, previews) may see of this machine's
-# environment: paths, locale, certificates, npm's and node's settings. No secrets.
-SANDBOX_ENVIRONMENT = frozenset(
-    {
-        "PATH",
-        "LANG",
-        "LC_ALL",
-        "LC_COLLATE",
-        "LC_CTYPE",
-        "LC_MESSAGES",
-        "LC_MONETARY",
-        "LC_NUMERIC",
-        "LC_TIME",
-        "TZ",
-        "TERM",
-        "TMPDIR",
-        "HOME",
-        "USER",
-        "SHELL",
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-        "REQUESTS_CA_BUNDLE",
-        "NODE_EXTRA_CA_CERTS",
-        "NODE_OPTIONS",
-        "UV_PYTHON",
-        "NO_COLOR",
-        "CI",
-        "PYENV_ROOT",
-        "PYENV_VERSION",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "NO_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "no_proxy",
-    }
-)
-
-
-def sandbox_environment_names() -> frozenset[str]:
-    return SANDBOX_ENVIRONMENT | {name for name in os.environ if name.startswith("npm_config_")}
-
-
-def sandbox_environment() -> dict[str, str]:
-    names = sandbox_environment_names()
-    return {name: value for name, value in os.environ.items() if name in names}
 
 
 @dataclass(frozen=True)
@@ -114,16 +69,12 @@ class Backend:
     SECRET_STATE_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     def seal_state(self, payload: dict[str, Any]) -> dict[str, Any]:
-        from runs.secrets import seal
-
         return {
             key: seal(value) if key in self.SECRET_STATE_FIELDS and value else value
             for key, value in payload.items()
         }
 
     def unseal_state(self, payload: dict[str, Any]) -> dict[str, Any]:
-        from runs.secrets import is_sealed, unseal
-
         return {key: unseal(v) if is_sealed(v) else v for key, v in payload.items()}
 
 
@@ -131,6 +82,8 @@ class LocalBackend(Backend):
     id = SandboxSession.Backend.LOCAL
     label = "Local"
     isolated = False
+    # Workspaces are SANDBOX_WORKSPACE_DIR/session-<pk>; the reaper recognises them by it.
+    WORKSPACE_PREFIX = "session-"
 
     def client(self):
         from agents.sandbox.sandboxes.unix_local import UnixLocalSandboxClient
@@ -151,7 +104,7 @@ class LocalBackend(Backend):
     def manifest_for(self, session, manifest):
         # Workspaces live under the dashboard's own data dir, not the shared temp dir, so the
         # reaper can tell its orphans from another program's (or another dashboard's) folders.
-        root = settings.SANDBOX_WORKSPACE_DIR / f"session-{session.pk}"
+        root = settings.SANDBOX_WORKSPACE_DIR / f"{self.WORKSPACE_PREFIX}{session.pk}"
         return manifest.model_copy(update={"root": str(root)}, deep=True)
 
     def after_discard(self, sdk_session):
@@ -189,8 +142,6 @@ class E2BBackend(Backend):
     def client_options(self, options):
         from agents.extensions.sandbox.e2b.sandbox import E2BSandboxClientOptions
 
-        from runs.secrets import unseal
-
         return E2BSandboxClientOptions(
             sandbox_type=options.get("sandbox_type") or "e2b",
             template=options.get("template") or None,
@@ -211,8 +162,28 @@ class E2BBackend(Backend):
     def timeout_seconds(self, options: dict[str, Any]) -> int | None:
         return options.get("timeout") or self.E2B_DEFAULT_TIMEOUT
 
+    @staticmethod
+    def e2b_sandbox(sdk_session: Any) -> Any:
+        """The e2b SDK's own sandbox object under the Agents SDK's session, or None.
+
+        The one place that reaches into the Agents SDK's private E2B attributes.
+        """
+        return getattr(getattr(sdk_session, "_inner", None), "_sandbox", None)
+
     async def extend(self, sdk_session: Any, seconds: int) -> None:
-        await sdk_session._inner._sandbox.set_timeout(seconds)
+        await self.e2b_sandbox(sdk_session).set_timeout(seconds)
+
+    async def mcp_gateway(self, sdk_session: Any) -> tuple[str, str]:
+        """The URL and bearer token of the MCP gateway inside this E2B sandbox."""
+        raw = self.e2b_sandbox(sdk_session)
+        if raw is None or not hasattr(raw, "get_mcp_url"):
+            raise ValueError("E2B MCP servers need a session on the E2B backend.")
+        token = await raw.get_mcp_token()
+        if not token:
+            raise ValueError(
+                "This E2B sandbox was created without MCP servers; start a new sandbox with them."
+            )
+        return raw.get_mcp_url(), token
 
     async def pause(self, sdk_session: Any) -> None:
         """E2B keeps a paused sandbox (files and memory) until it is resumed."""

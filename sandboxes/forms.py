@@ -1,36 +1,14 @@
 from django import forms
 
+from lib.forms import parse_env_lines, parse_ports
+from lib.secrets import seal
+
 from .backends import E2BBackend, available_backends
-from .models import SandboxSession
+from .models import Preview, SandboxSession
 
 
-def parse_pairs(text: str, separator: str, shape: str) -> dict[str, str]:
-    """'KEY=value' (envs, metadata) or 'Name: value' (headers) lines; `shape` names the form
-    in the error."""
-    pairs = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        key, sep, item = line.partition(separator)
-        if not sep or not key.strip() or " " in key.strip():
-            raise forms.ValidationError(f"Line {number} is not {shape}.")
-        pairs[key.strip()] = item.strip()
-    return pairs
-
-
-def _pairs(value: str) -> dict[str, str]:
-    return parse_pairs(value, "=", "KEY=value")
-
-
-def _ports(value: str) -> list[int]:
-    ports = []
-    for part in value.replace(" ", "").split(","):
-        if not part:
-            continue
-        if not part.isdecimal() or not 1 <= int(part) <= 65535:
-            raise forms.ValidationError(f"{part!r} is not a port number (1-65535).")
-        ports.append(int(part))
-    return ports
+def backend_choices() -> list[tuple[str, str]]:
+    return [(b.id, SandboxSession.Backend(b.id).label) for b in available_backends()]
 
 
 class SessionForm(forms.Form):
@@ -77,13 +55,11 @@ class SessionForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["backend"].choices = [
-            (b.id, SandboxSession.Backend(b.id).label) for b in available_backends()
-        ]
+        self.fields["backend"].choices = backend_choices()
         self.fields["backend"].initial = SandboxSession.Backend.LOCAL
 
     def clean_exposed_ports(self) -> list[int]:
-        return _ports(self.cleaned_data.get("exposed_ports") or "")
+        return parse_ports(self.cleaned_data.get("exposed_ports") or "")
 
     def clean(self):
         data = super().clean()
@@ -93,17 +69,15 @@ class SessionForm(forms.Form):
         return data
 
     def clean_metadata(self) -> dict[str, str]:
-        return _pairs(self.cleaned_data.get("metadata") or "")
+        return parse_env_lines(self.cleaned_data.get("metadata") or "")
 
     def clean_envs(self) -> dict[str, str]:
-        return _pairs(self.cleaned_data.get("envs") or "")
+        return parse_env_lines(self.cleaned_data.get("envs") or "")
 
     def backend_options(self) -> dict:
         data = self.cleaned_data
         options: dict = {"exposed_ports": data["exposed_ports"]}
         if data["backend"] == SandboxSession.Backend.E2B:
-            from runs.secrets import seal
-
             options.update(
                 sandbox_type=data["sandbox_type"] or "e2b",
                 template=data["template"] or None,
@@ -128,8 +102,6 @@ class PreviewForm(forms.Form):
     )
 
     def __init__(self, *args, **kwargs):
-        from .models import Preview
-
         super().__init__(*args, **kwargs)
         self.fields["command"].initial = Preview.DEFAULT_COMMAND
 
@@ -142,73 +114,6 @@ class PreviewForm(forms.Form):
                 "Only {port} and {host} may appear in braces; double other braces: {{ }}."
             ) from None
         return command
-
-
-SHARE_EXPIRY_CHOICES = [
-    ("1h", "1 hour"),
-    ("24h", "24 hours"),
-    ("7d", "7 days"),
-    ("custom", "Custom"),
-]
-
-
-class ShareForm(forms.Form):
-    expiry = forms.ChoiceField(choices=SHARE_EXPIRY_CHOICES, initial="24h")
-    custom_hours = forms.IntegerField(
-        min_value=1, max_value=24 * 90, required=False, help_text="Hours, for a custom expiry."
-    )
-
-    def expires_in(self):
-        from datetime import timedelta
-
-        from .comparisons import EXPIRY_CHOICES
-
-        data = self.cleaned_data
-        if data["expiry"] == "custom":
-            return timedelta(hours=data["custom_hours"])
-        return EXPIRY_CHOICES[data["expiry"]]
-
-    def clean(self):
-        data = super().clean()
-        if data.get("expiry") == "custom" and not data.get("custom_hours"):
-            self.add_error("custom_hours", "Give the number of hours for a custom expiry.")
-        return data
-
-
-class ComparisonForm(forms.Form):
-    """The agent for every version, and 2-6 prompts (one per version)."""
-
-    title = forms.CharField(max_length=200, required=False)
-    backend = forms.ChoiceField()
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["backend"].choices = [
-            (b.id, SandboxSession.Backend(b.id).label) for b in available_backends()
-        ]
-        for i in range(1, 7):
-            self.fields[f"label_{i}"] = forms.CharField(max_length=80, required=False)
-            self.fields[f"prompt_{i}"] = forms.CharField(
-                widget=forms.Textarea(attrs={"rows": 2}), required=False
-            )
-
-    def version_rows(self):
-        return [(self[f"label_{i}"], self[f"prompt_{i}"]) for i in range(1, 7)]
-
-    def clean(self):
-        data = super().clean()
-        prompts = [
-            (data.get(f"label_{i}", ""), data.get(f"prompt_{i}", "").strip()) for i in range(1, 7)
-        ]
-        self.prompts = [(label, prompt) for label, prompt in prompts if prompt]
-        if len(self.prompts) < 2:
-            raise forms.ValidationError("Write at least two prompts: one per version.")
-        return data
-
-
-class AddVersionForm(forms.Form):
-    label = forms.CharField(max_length=80, required=False)
-    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class ManifestForm(forms.Form):

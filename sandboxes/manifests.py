@@ -128,8 +128,19 @@ def manifest_save(
     return manifest
 
 
+def files_with(files: list[FileSpec], spec: FileSpec, *, replacing: str = "") -> list[FileSpec]:
+    """The file set with `spec` added, replacing the file at its path (and at `replacing`,
+    the path it had before a rename)."""
+    replaced = {spec.path, replacing}
+    return [f for f in files if f.path not in replaced] + [spec]
+
+
+def files_without(files: list[FileSpec], path: str) -> list[FileSpec]:
+    return [f for f in files if f.path != path]
+
+
 def manifest_files(manifest: Manifest) -> list[FileSpec]:
-    return [FileSpec(entry.path, entry.data) for entry in manifest.entries.all()]
+    return [FileSpec(path, data) for path, data in manifest.file_contents().items()]
 
 
 def manifest_clone(*, manifest: Manifest, owner) -> Manifest:

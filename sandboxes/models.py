@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -41,6 +43,10 @@ class Manifest(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("manifest_detail", args=[self.pk])
 
+    def file_contents(self) -> dict[str, bytes]:
+        """Every file of the set: path -> bytes."""
+        return {entry.path: entry.data for entry in self.entries.all()}
+
     def to_sdk(self):
         """The SDK Manifest this file set describes."""
         from agents.sandbox import Manifest as SdkManifest
@@ -76,8 +82,6 @@ class ManifestEntry(models.Model):
 
     @property
     def data(self) -> bytes:
-        import base64
-
         return base64.b64decode(self.content) if self.is_binary else self.content.encode()
 
     @property
@@ -133,6 +137,11 @@ class SandboxSession(models.Model):
         return self.status in self.LIVE_STATUSES
 
     @property
+    def is_local(self) -> bool:
+        """On this machine's local backend: its workspace is a folder here."""
+        return self.backend == self.Backend.LOCAL
+
+    @property
     def seconds_left(self) -> int | None:
         if self.timeout_at is None or not self.is_live:
             return None
@@ -143,6 +152,12 @@ class SandboxSession(models.Model):
     @property
     def workspace_root(self) -> str:
         return ((self.sdk_state or {}).get("manifest") or {}).get("root", "")
+
+
+class PreviewQuerySet(models.QuerySet):
+    def active(self) -> PreviewQuerySet:
+        """Starting or ready: a dev server that is (or will be) running."""
+        return self.filter(status__in=Preview.ACTIVE_STATUSES)
 
 
 class Preview(models.Model):
@@ -177,6 +192,8 @@ class Preview(models.Model):
     ready_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
 
+    objects = PreviewQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -206,93 +223,3 @@ class Preview(models.Model):
         if self.ready_at and self.started_at:
             return (self.ready_at - self.started_at).total_seconds()
         return None
-
-
-class Comparison(models.Model):
-    """Versions of one starter built by one agent config with different prompts."""
-
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    title = models.CharField(max_length=200)
-    manifest = models.ForeignKey(Manifest, null=True, on_delete=models.SET_NULL)
-    config = models.JSONField(default=dict)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return self.title
-
-    def get_absolute_url(self) -> str:
-        return reverse("comparison_detail", args=[self.pk])
-
-
-class Version(models.Model):
-    """One prompt of a comparison: its own sandbox, run and preview."""
-
-    class Stage(models.TextChoices):
-        SANDBOX = "sandbox", "Creating sandbox"
-        RUNNING = "running", "Agent running"
-        PREVIEW = "preview", "Starting preview"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
-
-    comparison = models.ForeignKey(Comparison, related_name="versions", on_delete=models.CASCADE)
-    label = models.CharField(max_length=80)
-    prompt = models.TextField()
-    position = models.PositiveIntegerField(default=0)
-    session = models.ForeignKey(SandboxSession, null=True, on_delete=models.SET_NULL)
-    run = models.ForeignKey("runs.Run", null=True, on_delete=models.SET_NULL)
-    preview = models.ForeignKey(Preview, null=True, on_delete=models.SET_NULL)
-    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.SANDBOX)
-    error = models.TextField(blank=True)
-    files_changed = models.JSONField(default=list, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["position", "pk"]
-
-    def __str__(self) -> str:
-        return f"{self.comparison}: {self.label}"
-
-    @property
-    def in_progress(self) -> bool:
-        return self.stage not in (self.Stage.READY, self.Stage.FAILED)
-
-
-class ShareLink(models.Model):
-    """A read-only, expiring, revocable link to a comparison or a single preview.
-
-    The token is never stored: it is an HMAC (keyed by SECRET_KEY) of the link's id and a random
-    salt, so the database alone cannot produce a working link, yet the owner can copy it again.
-    """
-
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    comparison = models.ForeignKey(
-        Comparison, null=True, blank=True, related_name="shares", on_delete=models.CASCADE
-    )
-    preview = models.ForeignKey(
-        Preview, null=True, blank=True, related_name="shares", on_delete=models.CASCADE
-    )
-    salt = models.CharField(max_length=64, editable=False)
-    expires_at = models.DateTimeField()
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(comparison__isnull=False) | Q(preview__isnull=False),
-                name="share_has_target",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"Share {self.pk}"
-
-    @property
-    def is_valid(self) -> bool:
-        from django.utils import timezone
-
-        return self.revoked_at is None and self.expires_at > timezone.now()

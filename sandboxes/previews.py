@@ -9,24 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import os
 import shlex
-import shutil
-import signal
 import socket
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from lib.errors import describe_error
+from lib.processes import process_group_alive, stop_process_group
+
+from .environment import sandbox_environment
 from .models import Preview, SandboxSession
-from .services import describe_error
+from .node_modules import modules_key, remember_node_modules, warm_node_modules
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +43,13 @@ def preview_create(
     *, session: SandboxSession, port: int = Preview.DEFAULT_PORT, command: str = ""
 ) -> Preview:
     """Record a preview and start it in the background."""
-    from django.db import transaction
-
-    from .tasks import run_preview
+    from .tasks import preview_boot_task
 
     with transaction.atomic():
         preview = Preview.objects.create(
             session=session, port=port, command=command or Preview.DEFAULT_COMMAND
         )
-        transaction.on_commit(lambda: run_preview.enqueue(preview.pk))
+        transaction.on_commit(lambda: preview_boot_task.enqueue(preview.pk))
     return preview
 
 
@@ -75,7 +72,8 @@ class PreviewLog:
         await Preview.objects.filter(pk=self.preview.pk).aupdate(log=log)
 
 
-async def _set(preview: Preview, log: PreviewLog | None = None, **fields) -> None:
+async def preview_set(preview: Preview, log: PreviewLog | None = None, **fields) -> None:
+    """Change fields of a preview (in memory and in its row), flushing its log if given."""
     for name, value in fields.items():
         setattr(preview, name, value)
     await Preview.objects.filter(pk=preview.pk).aupdate(**fields)
@@ -83,20 +81,21 @@ async def _set(preview: Preview, log: PreviewLog | None = None, **fields) -> Non
         await log.flush()
 
 
-async def run_preview(*, preview_id: int) -> None:
+async def preview_boot(*, preview_id: int) -> None:
+    """Start a preview's dev server and wait until its port answers (or it fails)."""
     preview = await Preview.objects.select_related("session").aget(pk=preview_id)
     if preview.status != Preview.Status.STARTING:
         return
     log = PreviewLog(preview)
     try:
-        if preview.session.backend == SandboxSession.Backend.LOCAL:
+        if preview.session.is_local:
             await _run_local(preview, log)
         else:
             await _run_remote(preview, log)
     except Exception as error:
         logger.warning("Preview %s failed", preview_id, exc_info=True)
         await stop_process_group(preview.pid)
-        await _set(
+        await preview_set(
             preview,
             log,
             status=Preview.Status.FAILED,
@@ -117,64 +116,6 @@ async def _allocate_host_port(preview: Preview) -> int:
     raise RuntimeError("No free host port for the preview.")
 
 
-def _modules_key(root: Path) -> str | None:
-    manifest = root / "package.json"
-    if not manifest.is_file():
-        return None
-    digest = hashlib.sha256(manifest.read_bytes())
-    lock = root / "package-lock.json"
-    if lock.is_file():
-        digest.update(lock.read_bytes())
-    return digest.hexdigest()[:24]
-
-
-def warm_node_modules(root: Path, key: str | None = None) -> str | None:
-    """Hard-link a node_modules installed earlier for the same package.json, if any.
-
-    Repeated versions of one manifest then skip most of `npm install`: the npm cache is already
-    shared (same user), and this also skips unpacking. Returns what happened, for the log.
-    """
-    key = key or _modules_key(root)
-    cached = settings.PREVIEW_MODULES_CACHE / key if key else None
-    if cached is None or (root / "node_modules").exists() or not cached.is_dir():
-        return None
-    shutil.copytree(cached, root / "node_modules", copy_function=os.link, symlinks=True)
-    return f"[dashboard] reused node_modules from an earlier install ({key})\n"
-
-
-def remember_node_modules(root: Path, key: str | None = None) -> None:
-    key = key or _modules_key(root)
-    modules = root / "node_modules"
-    if key is None or not modules.is_dir():
-        return
-    cached = settings.PREVIEW_MODULES_CACHE / key
-    if cached.exists():
-        return
-    partial = cached.with_suffix(".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        shutil.copytree(
-            modules,
-            partial,
-            copy_function=os.link,
-            symlinks=True,
-            ignore=shutil.ignore_patterns(".vite", ".cache"),
-        )
-        partial.rename(cached)
-    except OSError:
-        logger.warning("Could not cache node_modules", exc_info=True)
-        shutil.rmtree(partial, ignore_errors=True)
-
-
-def _plain_env() -> dict[str, str]:
-    # Only the sandbox allowlist (no dashboard secrets); and no FORCE_COLOR: any value turns
-    # colours *on* for Vite's logger, NO_COLOR turns them off.
-    from .backends import sandbox_environment
-
-    return sandbox_environment()
-
-
 def log_path(preview: Preview) -> Path:
     return settings.PREVIEW_LOG_DIR / f"{preview.pk}.log"
 
@@ -192,8 +133,8 @@ async def _run_local(preview: Preview, log: PreviewLog) -> None:
     command = preview.command.format(host="127.0.0.1", port=host_port)
     # The key is taken before `npm install` writes a lockfile, so the next workspace with the
     # same package.json finds it.
-    modules_key = await sync_to_async(_modules_key)(root)
-    if note := await sync_to_async(warm_node_modules)(root, modules_key):
+    key = await sync_to_async(modules_key)(root)
+    if note := await sync_to_async(warm_node_modules)(root, key):
         log.write(note)
     log.write(f"$ {command}\n")
     path = log_path(preview)
@@ -206,9 +147,11 @@ async def _run_local(preview: Preview, log: PreviewLog) -> None:
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stop() kills the whole tree
-            env={**_plain_env(), "PORT": str(host_port), "BROWSER": "none", "NO_COLOR": "1"},
+            # The sandbox policy, and no FORCE_COLOR: any value turns colours *on* for Vite's
+            # logger, NO_COLOR turns them off.
+            env=sandbox_environment(PORT=str(host_port), BROWSER="none", NO_COLOR="1"),
         )
-    await _set(
+    await preview_set(
         preview,
         log,
         pid=process.pid,
@@ -224,7 +167,7 @@ async def _run_local(preview: Preview, log: PreviewLog) -> None:
         # Stopped while booting, possibly before its process group was recorded: stop wins.
         await stop_process_group(process.pid)
         return
-    await sync_to_async(remember_node_modules)(root, modules_key)
+    await sync_to_async(remember_node_modules)(root, key)
 
 
 class LogFollower:
@@ -251,7 +194,7 @@ class LogFollower:
 def current_log(preview: Preview) -> str:
     """The log as the page shows it: the live file for a running local preview."""
     path = log_path(preview)
-    if preview.session.backend != SandboxSession.Backend.LOCAL or not path.exists():
+    if not preview.session.is_local or not path.exists():
         return preview.log
     with open(path, "rb") as f:
         f.seek(max(0, path.stat().st_size - LOG_LIMIT))
@@ -281,7 +224,9 @@ async def _wait_until_ready(
             with contextlib.suppress(httpx.HTTPError):
                 response = await client.get(preview.upstream_url, headers={"host": "localhost"})
                 if response.status_code < 500:
-                    await _set(preview, log, status=Preview.Status.READY, ready_at=timezone.now())
+                    await preview_set(
+                        preview, log, status=Preview.Status.READY, ready_at=timezone.now()
+                    )
                     return
             if loop.time() > deadline:
                 raise RuntimeError(
@@ -305,7 +250,7 @@ async def _run_remote(preview: Preview, log: PreviewLog) -> None:
         )
         endpoint = await sdk_session.resolve_exposed_port(preview.port)
         url = endpoint.url_for("http")
-        await _set(preview, log, upstream_url=url, started_at=timezone.now())
+        await preview_set(preview, log, upstream_url=url, started_at=timezone.now())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.PREVIEW_BOOT_SECONDS
         async with httpx.AsyncClient(timeout=5) as client:
@@ -315,7 +260,7 @@ async def _run_remote(preview: Preview, log: PreviewLog) -> None:
                 log.pending = result.stdout.decode("utf-8", errors="replace")
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get(url)).status_code < 500:
-                        await _set(
+                        await preview_set(
                             preview, log, status=Preview.Status.READY, ready_at=timezone.now()
                         )
                         return
@@ -328,54 +273,15 @@ async def _run_remote(preview: Preview, log: PreviewLog) -> None:
                 await asyncio.sleep(1)
 
 
-async def stop_process_group(pid: int | None, *, grace: float = 3.0) -> None:
-    """SIGTERM the group, then SIGKILL what is left after `grace` seconds."""
-    if not pid:
-        return
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + grace
-    while loop.time() < deadline:
-        await asyncio.sleep(0.1)
-        if not await sync_to_async(process_group_alive)(pid):
-            return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def process_group_alive(pid: int | None) -> bool:
-    """Whether any process of the group still runs. Zombies don't count: killpg(pgid, 0)
-    succeeds on them, and where nothing reaps orphans (PID 1 without an init) they linger."""
-    if not pid:
-        return False
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        # After "(comm)": state, ppid, pgrp.
-        if int(fields[2]) == pid and fields[0] != "Z":
-            return True
-    return False
-
-
 async def preview_check(*, preview: Preview) -> Preview:
     """A ready local preview whose dev server died ends failed, with the reason."""
-    is_local = preview.session.backend == SandboxSession.Backend.LOCAL
-    if preview.status == Preview.Status.READY and is_local and not process_group_alive(preview.pid):
-        await _set(
+    session = preview.session
+    if (
+        preview.status == Preview.Status.READY
+        and session.is_local
+        and not process_group_alive(preview.pid)
+    ):
+        await preview_set(
             preview,
             status=Preview.Status.FAILED,
             error="The dev server exited after it was ready; see the log, then restart.",
@@ -394,7 +300,7 @@ async def preview_stop(*, preview: Preview) -> None:
 
 async def preview_restart(*, preview: Preview) -> Preview:
     """Stop it and start it again on a fresh port, same command."""
-    from .tasks import run_preview
+    from .tasks import preview_boot_task
 
     await preview_stop(preview=preview)
     await Preview.objects.filter(pk=preview.pk).aupdate(
@@ -409,46 +315,10 @@ async def preview_restart(*, preview: Preview) -> Preview:
         stopped_at=None,
     )
     await preview.arefresh_from_db()
-    run_preview.enqueue(preview.pk)
+    preview_boot_task.enqueue(preview.pk)
     return preview
 
 
 async def session_previews_stop(*, session: SandboxSession) -> None:
-    async for preview in Preview.objects.filter(
-        session=session, status__in=Preview.ACTIVE_STATUSES
-    ):
+    async for preview in Preview.objects.filter(session=session).active():
         await preview_stop(preview=preview)
-
-
-async def reap_previews() -> int:
-    """Previews whose dev server died end failed; boots that no task finishes end failed too
-    (the process that ran them stopped) and what they started is stopped."""
-    count = 0
-    ready = Preview.objects.filter(status=Preview.Status.READY).select_related("session")
-    async for preview in ready:
-        if (await preview_check(preview=preview)).status == Preview.Status.FAILED:
-            count += 1
-    cutoff = timezone.now() - timedelta(seconds=settings.PREVIEW_BOOT_SECONDS + 60)
-    async for preview in Preview.objects.filter(
-        status=Preview.Status.STARTING, created_at__lt=cutoff
-    ):
-        await stop_process_group(preview.pid)
-        await _set(
-            preview,
-            status=Preview.Status.FAILED,
-            error="The boot was interrupted (the dashboard process running it stopped).",
-            stopped_at=timezone.now(),
-        )
-        count += 1
-    # Processes of previews that ended but outlived it (a crash between the row and the kill).
-    recent = timezone.now() - timedelta(days=1)
-    ended = Preview.objects.filter(
-        status__in=[Preview.Status.STOPPED, Preview.Status.FAILED],
-        pid__isnull=False,
-        created_at__gte=recent,
-    )
-    async for preview in ended:
-        if await sync_to_async(process_group_alive)(preview.pid):
-            await stop_process_group(preview.pid)
-            count += 1
-    return count

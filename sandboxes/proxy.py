@@ -1,10 +1,10 @@
 """Previews on their own origin, through the dashboard: p<id>.<PREVIEW_DOMAIN>.
 
-The dashboard hands out short-lived signed *grants* (for the session's owner, or for a share
-link) in the iframe's first URL; the proxy trades a grant for a cookie on the preview's own
-host, then checks that cookie's grant on every request and websocket, so revoking a share or
-stopping a preview shuts viewers out at once. HTTP and websockets (Vite's HMR) pass through
-asgiproxy; Host and Origin are rewritten to what the dev server expects.
+The dashboard hands out short-lived signed *grants* (sandboxes.grants: for the session's
+owner, or for a share link) in the iframe's first URL; the proxy trades a grant for a cookie
+on the preview's own host, then checks that cookie's grant on every request and websocket, so
+revoking a share or stopping a preview shuts viewers out at once. HTTP and websockets (Vite's
+HMR) pass through asgiproxy; Host and Origin are rewritten to what the dev server expects.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import asyncio
 import contextlib
 import re
 import time
-from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from asgiproxy.config import ProxyConfig
@@ -25,16 +24,13 @@ from django.conf import settings
 from django.core import signing
 from django.http.cookie import parse_cookie
 from django.template.loader import render_to_string
-from django.utils import timezone
 
-from .models import Preview, ShareLink
+from .grants import ENTER_PATH, GRANT_MAX_AGE, GRANT_SALT, grant_allows
+from .models import Preview
 from .previews import preview_check
 
-GRANT_SALT = "sandboxes.preview.grant"
 COOKIE_SALT = "sandboxes.preview.cookie"
-GRANT_MAX_AGE = 600
 COOKIE_NAME = "sd_preview"
-ENTER_PATH = "/__preview__/enter"
 ACCESS_CACHE_SECONDS = 2.0
 CLOSE_REFUSED = 4403
 
@@ -45,52 +41,6 @@ def _private_cookies() -> set[str]:
 
 def preview_host_pattern() -> re.Pattern[str]:
     return re.compile(rf"^p(?P<id>\d+)\.{re.escape(settings.PREVIEW_DOMAIN)}(?::\d+)?$", re.I)
-
-
-def grant_for_user(preview: Preview, user) -> str:
-    return signing.dumps({"p": preview.pk, "u": user.pk}, salt=GRANT_SALT)
-
-
-def grant_for_share(preview: Preview, share: ShareLink) -> str:
-    return signing.dumps({"p": preview.pk, "s": share.pk}, salt=GRANT_SALT)
-
-
-def preview_origin(request, preview: Preview) -> str:
-    """The preview's own origin, on the same scheme and port the dashboard was reached on."""
-    host = request.get_host()
-    port = ""
-    if match := re.search(r":(\d+)$", host):
-        port = f":{match[1]}"
-    return f"{request.scheme}://p{preview.pk}.{settings.PREVIEW_DOMAIN}{port}"
-
-
-def preview_entry_url(request, preview: Preview, grant: str) -> str:
-    return f"{preview_origin(request, preview)}{ENTER_PATH}?{urlencode({'grant': grant})}"
-
-
-async def grant_allows(grant: dict[str, Any], preview_id: int) -> Preview | None:
-    """The preview, if this grant still gives access to it."""
-    if grant.get("p") != preview_id:
-        return None
-    preview = await Preview.objects.select_related("session").filter(pk=preview_id).afirst()
-    if preview is None:
-        return None
-    if "u" in grant:
-        return preview if preview.session.owner_id == grant["u"] else None
-    if "s" in grant:
-        share = await ShareLink.objects.filter(
-            pk=grant["s"], revoked_at__isnull=True, expires_at__gt=timezone.now()
-        ).afirst()
-        if share is None:
-            return None
-        if share.preview_id == preview_id:
-            return preview
-        if (
-            share.comparison_id
-            and await preview.version_set.filter(comparison_id=share.comparison_id).aexists()
-        ):
-            return preview
-    return None
 
 
 class _UpstreamConfig(ProxyConfig):

@@ -1,12 +1,11 @@
-"""Writes for manifests and sandbox sessions. Views and tasks call these, nothing else."""
+"""A sandbox session's lifecycle: create, start, attach for a run, pause, resume, extend, shut
+down, and clean up after a crash. Views and tasks call these, nothing else."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import logging
-import os
 import shutil
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -18,37 +17,29 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from lib.errors import describe_error
+from lib.processes import kill_processes_under
+
+from . import hooks
 from .backends import get_backend
-from .models import Manifest, SandboxSession
+from .models import Manifest, Preview, SandboxSession
 
 logger = logging.getLogger(__name__)
-
-WORKSPACE_LIST_LIMIT = 500
-SHUTDOWN_WAIT_STEPS = 60  # x 0.25 s
-SKIPPED_DIRS = {"node_modules", ".git", "__pycache__", ".venv"}
 
 
 class SessionNotReady(Exception):
     pass
 
 
-def describe_error(error: BaseException) -> str:
-    """A one-line, user-facing description of what went wrong."""
-    # Task groups (MCP clients, anyio) wrap the one error that matters.
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
-    message = str(error).strip() or error.__class__.__name__
-    cause = error.__cause__
-    if cause is not None and str(cause).strip() and str(cause) not in message:
-        message = f"{message}: {cause}"
-    return f"{error.__class__.__name__}: {message}"[:2000]
+class SessionBusy(Exception):
+    pass
 
 
 def session_create(
     *, owner, manifest: Manifest, backend_id: str, name: str = "", options: dict | None = None
 ) -> SandboxSession:
     """Record a new session and start its sandbox in the background."""
-    from .tasks import start_session
+    from .tasks import session_start_task
 
     get_backend(backend_id)  # refuse unavailable backends before writing anything
     with transaction.atomic():
@@ -60,7 +51,7 @@ def session_create(
             options=options or {},
             status=SandboxSession.Status.CREATING,
         )
-        transaction.on_commit(lambda: start_session.enqueue(session.pk))
+        transaction.on_commit(lambda: session_start_task.enqueue(session.pk))
     return session
 
 
@@ -195,20 +186,11 @@ async def sandbox_attached(session: SandboxSession) -> AsyncIterator[Any]:
 
 async def session_shutdown(*, session: SandboxSession) -> None:
     """Shut the sandbox down for good. A sandbox that is already gone still ends `stopped`."""
-    from runs.models import Run
-    from runs.services import run_cancel
-
-    active = Run.objects.filter(session=session, status__in=Run.ACTIVE_STATUSES)
-    async for run in active:
-        await run_cancel(run=run)
-    # Let executors stop and store the sandbox's state before it goes away.
-    for _ in range(SHUTDOWN_WAIT_STEPS):
-        if not await active.aexists():
-            break
-        await asyncio.sleep(0.25)
-    await session.arefresh_from_db()
     from .previews import session_previews_stop
 
+    # What runs on it (agent runs, in higher layers) stops first and stores its state.
+    await hooks.before_shutdown(session)
+    await session.arefresh_from_db()
     await session_previews_stop(session=session)
     if session.sdk_state:
         try:
@@ -226,35 +208,9 @@ async def session_shutdown(*, session: SandboxSession) -> None:
     await session.asave(update_fields=["status", "stopped_at", "last_error"])
 
 
-def workspace_files(session: SandboxSession) -> list[dict[str, Any]]:
-    """Files in a local session's workspace (read straight from disk, never blocks a run)."""
-    root = session.workspace_root
-    if session.backend != SandboxSession.Backend.LOCAL or not root or not os.path.isdir(root):
-        return []
-    files: list[dict[str, Any]] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
-        for filename in sorted(filenames):
-            full = os.path.join(dirpath, filename)
-            try:
-                size = os.path.getsize(full)
-            except OSError:
-                continue
-            files.append({"path": os.path.relpath(full, root), "size": size})
-            if len(files) >= WORKSPACE_LIST_LIMIT:
-                return files
-    return files
-
-
-class SessionBusy(Exception):
-    pass
-
-
 async def _refuse_if_busy(session: SandboxSession) -> None:
-    from runs.models import Run
-
-    if await Run.objects.filter(session=session, status__in=Run.ACTIVE_STATUSES).aexists():
-        raise SessionBusy("A run is active on this sandbox; wait for it or cancel it first.")
+    if reason := await hooks.session_busy_reason(session):
+        raise SessionBusy(reason)
 
 
 async def session_pause(*, session: SandboxSession) -> None:
@@ -294,101 +250,21 @@ async def session_extend(*, session: SandboxSession, seconds: int) -> None:
     await session.asave(update_fields=["timeout_at"])
 
 
-LOCAL_WORKSPACE_PREFIX = "session-"
-ORPHAN_AGE_SECONDS = 3600
-
-
-async def reap_sessions() -> int:
-    """Local sessions whose workspace vanished end stopped; workspaces under
-    SANDBOX_WORKSPACE_DIR that no live session owns (left by a crash) are removed once they are
-    an hour old. Nothing outside that directory is touched."""
-    live = SandboxSession.objects.filter(status__in=SandboxSession.LIVE_STATUSES)
-    sessions = [s async for s in live.filter(backend=SandboxSession.Backend.LOCAL)]
-    vanished, orphans = await sync_to_async(_scan_local_workspaces)(sessions)
-    for session in vanished:
-        session.status = SandboxSession.Status.STOPPED
-        session.stopped_at = timezone.now()
-        session.last_error = (
-            f"Its workspace {session.workspace_root} is gone; the sandbox no longer exists."
-        )
-        await session.asave(update_fields=["status", "stopped_at", "last_error"])
-    for path in orphans:
-        if not await live.filter(sdk_state__manifest__root=path).aexists():
-            await sync_to_async(shutil.rmtree)(path, ignore_errors=True)
-    return len(vanished) + len(orphans)
-
-
-def _scan_local_workspaces(
-    sessions: list[SandboxSession],
-) -> tuple[list[SandboxSession], list[str]]:
-    import time
-
-    owned = {os.path.realpath(s.workspace_root) for s in sessions if s.workspace_root}
-    vanished = [
-        s
-        for s in sessions
-        if s.workspace_root
-        and s.status != SandboxSession.Status.CREATING
-        and not os.path.isdir(s.workspace_root)
-    ]
-    base = settings.SANDBOX_WORKSPACE_DIR
-    orphans = []
-    for name in os.listdir(base) if os.path.isdir(base) else []:
-        path = os.path.realpath(os.path.join(base, name))
-        if not name.startswith(LOCAL_WORKSPACE_PREFIX) or path in owned:
-            continue
-        try:
-            if time.time() - os.path.getmtime(path) > ORPHAN_AGE_SECONDS:
-                orphans.append(path)
-        except OSError:
-            continue
-    return vanished, orphans
-
-
-def kill_workspace_processes(root: str, *, keep_groups: set[int] = frozenset()) -> int:
-    """Kill the processes working in a local workspace (their cwd is in it), except the
-    process groups in `keep_groups` (running previews). What a run left behind when the process
-    executing it died. Linux only (reads /proc); elsewhere does nothing."""
-    import signal
-
-    if not root or not os.path.isdir("/proc"):
-        return 0
-    root = os.path.realpath(root)
-    # Only ever inside the dashboard's own workspaces: never a parent, never "" -> cwd.
-    base = os.path.realpath(settings.SANDBOX_WORKSPACE_DIR)
-    if not root.startswith(base + os.sep):
-        return 0
-    killed = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            cwd = os.path.realpath(os.readlink(f"/proc/{entry}/cwd"))
-            group = os.getpgid(int(entry))
-        except OSError:
-            continue
-        if (cwd == root or cwd.startswith(root + os.sep)) and group not in keep_groups:
-            try:
-                os.kill(int(entry), signal.SIGKILL)
-                killed += 1
-            except OSError:
-                continue
-    return killed
-
-
 async def session_release_after_crash(*, session: SandboxSession) -> None:
     """A run died with the process executing it: stop what it left running in its sandbox.
 
     Local: processes in the workspace (previews excepted). Elsewhere: attach and stop, which
     ends the SDK's own processes. The workspace itself is kept.
     """
-    from .models import Preview
-
-    if session.backend == SandboxSession.Backend.LOCAL:
-        previews = Preview.objects.filter(session=session, status__in=Preview.ACTIVE_STATUSES)
+    if session.is_local:
+        previews = Preview.objects.filter(session=session).active()
         keep = {p.pid async for p in previews if p.pid}
         if session.workspace_root:
-            await sync_to_async(kill_workspace_processes)(session.workspace_root, keep_groups=keep)
+            await sync_to_async(kill_processes_under)(
+                session.workspace_root,
+                base=str(settings.SANDBOX_WORKSPACE_DIR),
+                keep_groups=keep,
+            )
         return
     if session.status == SandboxSession.Status.RUNNING:
         try:

@@ -1,22 +1,17 @@
+"""Background tasks of sandboxes: each loads its object and calls the service of its name."""
+
 from django.tasks import task
 
-from . import services
+
+@task()
+async def session_start_task(session_id: int) -> None:
+    from .services import session_start
+
+    await session_start(session_id=session_id)
 
 
 @task()
-async def start_session(session_id: int) -> None:
-    await services.session_start(session_id=session_id)
+async def preview_boot_task(preview_id: int) -> None:
+    from .previews import preview_boot
 
-
-@task()
-async def run_preview(preview_id: int) -> None:
-    from . import previews
-
-    await previews.run_preview(preview_id=preview_id)
-
-
-@task()
-async def build_version(version_id: int) -> None:
-    from . import comparisons
-
-    await comparisons.version_build(version_id=version_id)
+    await preview_boot(preview_id=preview_id)

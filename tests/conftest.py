@@ -1,4 +1,8 @@
-"""Shared fixtures: alice and bob, the Vite starter, sessions on the real local backend."""
+"""Shared fixtures: alice and bob, the Vite starter, sessions on the real local backend.
+
+The fakes' fixtures (tests/fakes/) are registered here for every module; they are never autouse,
+so a module picks the ones it needs.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,11 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 
 from runs import agents_factory
+from runs.models import Run
 from sandboxes.models import SandboxSession
 from sandboxes.starters import seed_builtin_starters
+
+pytest_plugins = ["tests.fakes.e2b", "tests.fakes.previews", "tests.fakes.proxy"]
 
 PASSWORD = "correct horse battery staple"
 
@@ -35,6 +42,17 @@ def _no_model_overrides():
 
 def make_user(username: str):
     return get_user_model().objects.create_user(username, f"{username}@example.com", PASSWORD)
+
+
+def login(client, user):
+    """`client` logged in as `user` through the real authentication backend."""
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+async def alogin(async_client, user):
+    assert await async_client.alogin(username=user.username, password=PASSWORD)
+    return async_client
 
 
 @pytest.fixture
@@ -72,3 +90,22 @@ async def local_session(alice, starter):
     await session.arefresh_from_db()
     if session.workspace_root:
         await sync_to_async(shutil.rmtree)(session.workspace_root, ignore_errors=True)
+
+
+@pytest.fixture
+def alice_session(alice, starter):
+    """A running session of alice's in the database only (its workspace does not exist)."""
+    return SandboxSession.objects.create(
+        owner=alice,
+        manifest=starter,
+        name="alice sandbox",
+        status=SandboxSession.Status.RUNNING,
+        sdk_state={"type": "unix_local", "manifest": {"root": "/nonexistent"}},
+    )
+
+
+@pytest.fixture
+def alice_run(alice, alice_session):
+    return Run.objects.create(
+        owner=alice, session=alice_session, config={"name": "A", "model": "demo"}, prompt="hi"
+    )

@@ -6,7 +6,7 @@ from agents.testing import ModelStep, ScriptedModel, assistant_message, function
 from agents.usage import Usage
 
 from runs import agents_factory
-from runs.demo_model import patch_call, stream_events_for
+from runs.demo.responses import patch_call, stream_events_for
 from runs.executor import run_execute
 from runs.models import Run, RunEvent
 

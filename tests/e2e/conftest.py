@@ -3,11 +3,15 @@
 The server runs exactly as `make run` serves it (one daphne process, in-memory channel layer,
 runs on the server's own loop, local sandboxes, the offline demo model), on a throwaway SQLite
 database and data directory. Nothing here touches pytest-django's test database.
+
+Also the steps several browser tests take (log in, open a sandbox, start a run) and the one
+screenshot helper, `shot`, writing to test-artifacts/.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -18,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from ..conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -31,9 +37,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PASSWORD = "correct horse battery staple"
 USERS = ("alice", "bob")
 SERVER_START_TIMEOUT = 30
+STARTER = "Vite + React starter"
+STARTER_FILES = ["package.json", "index.html", "vite.config.js", "src/main.tsx", "src/App.tsx"]
+RUN_TIMEOUT = 60_000
+PREVIEW_URL = re.compile(r"^http://p(\d+)\.preview\.localhost:\d+/")
 
 
 def _free_port() -> int:
@@ -225,3 +234,62 @@ def alice_page(new_context):
 @pytest.fixture
 def bob_page(new_context):
     return login(new_context(), "bob")
+
+
+# --- screenshots and steps shared by the tests ---------------------------------------------------
+
+
+def shot(page, name: str) -> None:
+    """A full-page screenshot of `page` in test-artifacts/<name>.png."""
+    # Previews are out-of-process iframes (another site): wait until each has painted, or the
+    # full-page screenshot may catch one blank.
+    for frame in page.frames:
+        if PREVIEW_URL.match(frame.url):
+            frame.evaluate("new Promise((r) => requestAnimationFrame(() => setTimeout(r, 300)))")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def starter_card(page):
+    # Not get_by_role("link", name=STARTER): a sandbox is named after its starter by default.
+    return page.locator("a.card.link", has_text=STARTER)
+
+
+def open_sandbox(page, *, screenshots: bool = False) -> int:
+    """From the home page: open the Vite starter and create a local sandbox; returns its id."""
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    starter_card(page).click()
+    page.wait_for_url(re.compile(r"/manifests/\d+/$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text(STARTER)
+    listed = page.locator("ul.files code").all_inner_texts()
+    assert set(STARTER_FILES) <= set(listed), listed
+    expect(page.locator("#session-form select[name=backend]")).to_have_value("local")
+    if screenshots:
+        shot(page, "03-manifest")
+    page.get_by_role("button", name="Create sandbox").click()
+    page.wait_for_url(re.compile(r"/sessions/\d+/$"))
+    session_id = int(re.search(r"/sessions/(\d+)/$", page.url).group(1))
+    # The page polls while the sandbox is created; the run form appears once it runs.
+    page.locator("#run-form").wait_for(timeout=30_000)
+    expect(page.get_by_test_id("session-status")).to_have_text("Running")
+    return session_id
+
+
+def start_run(page, prompt: str, *, screenshots: bool = False) -> int:
+    """On a running session's page: submit the run form; returns the run id."""
+    from playwright.sync_api import expect
+
+    form = page.locator("#run-form")
+    form.locator("textarea[name=prompt]").fill(prompt)
+    expect(form.locator("input[name=model]")).to_have_value("demo")
+    if screenshots:
+        shot(page, "05-run-form-filled")
+    form.get_by_role("button", name="Start run").click()
+    page.wait_for_url(re.compile(r"/runs/\d+/$"))
+    return int(re.search(r"/runs/(\d+)/$", page.url).group(1))
+
+
+def wait_until_finished(page) -> None:
+    page.locator("[data-run-finished]").wait_for(timeout=RUN_TIMEOUT)

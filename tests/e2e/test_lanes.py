@@ -8,12 +8,11 @@ one page; then the synthesis panel shows the coordinator's report naming every l
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import login
+from .conftest import login, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -42,17 +41,11 @@ new MutationObserver(check).observe(
 """
 
 
-def shot(page: Page, artifacts: Path, name: str) -> None:
-    page.screenshot(path=str(artifacts / f"lanes-{name}.png"), full_page=True)
-
-
 def lane_panels(page: Page):
     return page.get_by_test_id("lane")
 
 
-def test_code_review_lanes_stream_side_by_side_then_the_synthesis(
-    alice_page: Page, new_context, artifacts
-):
+def test_code_review_lanes_stream_side_by_side_then_the_synthesis(alice_page: Page, new_context):
     page = alice_page
     page.add_init_script(WATCH_LANES_JS)
 
@@ -65,7 +58,7 @@ def test_code_review_lanes_stream_side_by_side_then_the_synthesis(
     )
     model = review.locator("input[name=review-model]")
     expect(model).to_have_value("demo")  # no OpenAI key on this server: the offline demo
-    shot(page, artifacts, "01-presets")
+    shot(page, "lanes-01-presets")
 
     review.get_by_test_id("launch-code-review").click()
     page.wait_for_url(re.compile(r"/lanes/\d+/$"))
@@ -90,7 +83,7 @@ def test_code_review_lanes_stream_side_by_side_then_the_synthesis(
         timeout=GROUP_TIMEOUT,
     )
     expect(coordinator.get_by_test_id("run-status")).to_have_text("Queued")
-    shot(page, artifacts, "02-streaming")
+    shot(page, "lanes-02-streaming")
 
     # ...then the coordinator finishes with a synthesis that names every lane.
     coordinator.locator("[data-run-finished]").wait_for(timeout=GROUP_TIMEOUT)
@@ -114,7 +107,7 @@ def test_code_review_lanes_stream_side_by_side_then_the_synthesis(
         assert seen["whileRunning"] > 0, (path, seen)
         assert seen["statuses"][-1] == "Succeeded", (path, seen)
     page.evaluate("window.scrollTo(0, 0)")
-    shot(page, artifacts, "03-finished")
+    shot(page, "lanes-03-finished")
 
     # The group is listed on the presets page; bob cannot open it.
     page.get_by_role("navigation").get_by_role("link", name="Presets & lanes").click()

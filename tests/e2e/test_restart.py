@@ -35,8 +35,11 @@ from .conftest import (
     _server_env,
     _wait_for_server,
     login,
+    open_sandbox,
+    shot,
+    start_run,
+    wait_until_finished,
 )
-from .test_walking_skeleton import open_sandbox, start_run, wait_until_finished
 
 pytestmark = pytest.mark.e2e
 
@@ -213,7 +216,7 @@ def first_read_of_app(page: Page, run_id: int):
     return item.first
 
 
-def test_a_sandbox_outlives_a_server_restart(daphne, browser_context, artifacts):
+def test_a_sandbox_outlives_a_server_restart(daphne, browser_context):
     server = daphne()
     server.start()
     page = login(browser_context(server.url), "alice")
@@ -236,7 +239,7 @@ def test_a_sandbox_outlives_a_server_restart(daphne, browser_context, artifacts)
     files = page.locator("ul.files code").all_inner_texts()
     assert {"package.json", "src/App.tsx", "vite.config.js"} <= set(files), files
     expect(page.locator("table.table").get_by_role("link", name=f"#{run_x}")).to_be_visible()
-    page.screenshot(path=str(artifacts / "restart-01-session-after-restart.png"), full_page=True)
+    shot(page, "restart-01-session-after-restart")
 
     run_y = start_run(page, PROMPT_Y)
     wait_until_finished(page)
@@ -247,7 +250,7 @@ def test_a_sandbox_outlives_a_server_restart(daphne, browser_context, artifacts)
     expect(read.locator("pre.cmd")).to_contain_text("src/App.tsx")
     expect(read.locator("pre.out")).to_contain_text(HEADLINE_X)
     expect(read.locator("pre.out")).not_to_contain_text(HEADLINE_Y)
-    page.screenshot(path=str(artifacts / "restart-02-second-run.png"), full_page=True)
+    shot(page, "restart-02-second-run")
     assert server.workspace(session_id) == workspace
     assert HEADLINE_Y in app.read_text()
     assert server.query(
@@ -257,9 +260,7 @@ def test_a_sandbox_outlives_a_server_restart(daphne, browser_context, artifacts)
     assert server.stop() in (0, -signal.SIGTERM)
 
 
-def test_a_run_killed_with_its_server_is_interrupted_by_the_next_server(
-    daphne, browser_context, artifacts
-):
+def test_a_run_killed_with_its_server_is_interrupted_by_the_next_server(daphne, browser_context):
     server = daphne(RUN_STALE_SECONDS="4", RUN_HEARTBEAT_SECONDS="1", DEMO_MODEL_DELAY="0.5")
     server.start()
     page = login(browser_context(server.url), "alice")
@@ -297,7 +298,7 @@ def test_a_run_killed_with_its_server_is_interrupted_by_the_next_server(
         reaped_after = time.monotonic() - restarted
         expect(page.get_by_test_id("run-error")).to_contain_text("No heartbeat for over 4 s")
         expect(page.get_by_test_id("run-error")).to_contain_text("server restart or killed")
-        page.screenshot(path=str(artifacts / "restart-03-run-interrupted.png"), full_page=True)
+        shot(page, "restart-03-run-interrupted")
 
         [(status, error)] = server.query("SELECT status, error FROM runs_run WHERE id = ?", run_id)
         assert status == "interrupted"

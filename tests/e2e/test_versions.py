@@ -22,11 +22,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Frame, Page, expect
 
-from .conftest import login
+from .conftest import PREVIEW_URL, STARTER, login, shot
 
 pytestmark = pytest.mark.e2e
 
-STARTER = "Vite + React starter"
 TITLE = "Bakery homepage"
 VERSIONS = [
     ("basic", "A basic page for a bakery"),
@@ -41,19 +40,9 @@ APP_TIMEOUT = 60_000
 # The proxy caches an access decision for ACCESS_CACHE_SECONDS (2 s).
 REVOKE_TIMEOUT = 10.0
 MAX_PREVIEW_ID = 20  # previews on the throwaway server: only this test starts any
-PREVIEW_URL = re.compile(r"^http://p(\d+)\.preview\.localhost:\d+/")
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def shot(page: Page, artifacts: Path, name: str) -> None:
-    # The previews are out-of-process iframes (another site): wait until each has painted, or
-    # the full-page screenshot may catch one blank.
-    for frame in page.frames:
-        if PREVIEW_URL.match(frame.url):
-            frame.evaluate("new Promise((r) => requestAnimationFrame(() => setTimeout(r, 300)))")
-    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
 
 
 def new_comparison(page: Page) -> int:
@@ -187,7 +176,7 @@ def npm_works() -> None:
 # --- the test -----------------------------------------------------------------------------------
 
 
-def test_versions_side_by_side_share_and_revoke(npm_works, alice, new_context, artifacts):
+def test_versions_side_by_side_share_and_revoke(npm_works, alice, new_context):
     page = alice
     comparison_id = new_comparison(page)
 
@@ -198,7 +187,7 @@ def test_versions_side_by_side_share_and_revoke(npm_works, alice, new_context, a
         expect(cards.nth(i).locator("h3")).to_have_text(label)
         expect(cards.nth(i).locator(".version-prompt")).to_have_text(prompt)
     expect(page.locator(".pill-demo").first).to_be_visible()
-    shot(page, artifacts, "versions-building")
+    shot(page, "versions-building")
 
     # Sandbox, agent run, npm install and Vite boot, for both versions at once.
     started = time.monotonic()
@@ -214,7 +203,7 @@ def test_versions_side_by_side_share_and_revoke(npm_works, alice, new_context, a
     for card in (cards.nth(i) for i in range(len(VERSIONS))):
         expect(card.get_by_text("Succeeded")).to_be_visible()
         expect(card.locator("code.change-modified", has_text="src/App.tsx")).to_be_visible()
-    shot(page, artifacts, "versions-ready")
+    shot(page, "versions-ready")
 
     # Focus: one card, full width, still rendering its app; "Show all" goes back.
     version_ids = [
@@ -273,7 +262,7 @@ def test_versions_side_by_side_share_and_revoke(npm_works, alice, new_context, a
             "[data-testid=demo-title]"
         )
     ).to_have_text(HEADLINES[0], timeout=APP_TIMEOUT)
-    shot(public, artifacts, "share-public")
+    shot(public, "share-public")
 
     # alice revokes it.
     page.get_by_test_id("revoke").click()
@@ -291,14 +280,14 @@ def test_versions_side_by_side_share_and_revoke(npm_works, alice, new_context, a
         assert status == 403, f"the proxy still serves {frame.url} after the revoke: {status}"
         expect(frame.get_by_role("heading", name="Preview not available")).to_be_visible()
         expect(frame.locator("[data-testid=demo-title]")).to_have_count(0)
-    shot(public, artifacts, "share-revoked-frames")
+    shot(public, "share-revoked-frames")
 
     # And the page itself is gone.
     response = public.reload()
     assert response.status == 404
     expect(public.get_by_role("heading", name="This link no longer works")).to_be_visible()
     expect(public.get_by_test_id("version-frame")).to_have_count(0)
-    shot(public, artifacts, "share-revoked")
+    shot(public, "share-revoked")
 
     # alice still sees her versions: revoking a link stops nothing of hers.
     page.reload()

@@ -8,64 +8,28 @@ websocket resumes without losing or repeating a single event.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import PageErrors, login
+from .conftest import (
+    RUN_TIMEOUT,
+    PageErrors,
+    login,
+    open_sandbox,
+    shot,
+    start_run,
+    starter_card,
+    wait_until_finished,
+)
 
 pytestmark = pytest.mark.e2e
 
-STARTER = "Vite + React starter"
-STARTER_FILES = ["package.json", "index.html", "vite.config.js", "src/main.tsx", "src/App.tsx"]
 PROMPT = "A dark dashboard for a green tea shop. Show today's teas and a loyalty counter."
 HEADLINE = "A dark dashboard for a green tea shop"
-RUN_TIMEOUT = 60_000
 
 
 # --- steps shared by the tests ------------------------------------------------------------------
-
-
-def starter_card(page: Page):
-    # Not get_by_role("link", name=STARTER): a sandbox is named after its starter by default.
-    return page.locator("a.card.link", has_text=STARTER)
-
-
-def shot(page: Page, artifacts: Path, name: str) -> None:
-    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
-
-
-def open_sandbox(page: Page, artifacts: Path | None = None) -> int:
-    """From the home page: open the Vite starter and create a local sandbox; returns its id."""
-    page.goto("/")
-    starter_card(page).click()
-    page.wait_for_url(re.compile(r"/manifests/\d+/$"))
-    expect(page.get_by_role("heading", level=1)).to_contain_text(STARTER)
-    listed = page.locator("ul.files code").all_inner_texts()
-    assert set(STARTER_FILES) <= set(listed), listed
-    expect(page.locator("#session-form select[name=backend]")).to_have_value("local")
-    if artifacts:
-        shot(page, artifacts, "03-manifest")
-    page.get_by_role("button", name="Create sandbox").click()
-    page.wait_for_url(re.compile(r"/sessions/\d+/$"))
-    session_id = int(re.search(r"/sessions/(\d+)/$", page.url).group(1))
-    # The page polls while the sandbox is created; the run form appears once it runs.
-    page.locator("#run-form").wait_for(timeout=30_000)
-    expect(page.get_by_test_id("session-status")).to_have_text("Running")
-    return session_id
-
-
-def start_run(page: Page, prompt: str, artifacts: Path | None = None) -> int:
-    """On a running session's page: submit the run form; returns the run id."""
-    form = page.locator("#run-form")
-    form.locator("textarea[name=prompt]").fill(prompt)
-    expect(form.locator("input[name=model]")).to_have_value("demo")
-    if artifacts:
-        shot(page, artifacts, "05-run-form-filled")
-    form.get_by_role("button", name="Start run").click()
-    page.wait_for_url(re.compile(r"/runs/\d+/$"))
-    return int(re.search(r"/runs/(\d+)/$", page.url).group(1))
 
 
 def wait_for_first_event_while_running(page: Page, run_id: int) -> int:
@@ -81,10 +45,6 @@ def wait_for_first_event_while_running(page: Page, run_id: int) -> int:
         timeout=RUN_TIMEOUT,
     )
     return page.locator(f"#run-{run_id}-log > li.ev").count()
-
-
-def wait_until_finished(page: Page) -> None:
-    page.locator("[data-run-finished]").wait_for(timeout=RUN_TIMEOUT)
 
 
 def usage(page: Page, label: str) -> int:
@@ -135,29 +95,29 @@ def alice_run(browser, server) -> dict[str, int]:
 # --- the tests ----------------------------------------------------------------------------------
 
 
-def test_click_through(new_context, artifacts):
+def test_click_through(new_context):
     page = new_context().new_page()
     page.goto("/login/")
-    shot(page, artifacts, "01-login")
+    shot(page, "01-login")
     page = login(page.context, "alice")
 
     # Home: the steps and the built-in starter.
     expect(starter_card(page)).to_be_visible()
-    shot(page, artifacts, "02-home")
+    shot(page, "02-home")
 
     # Starter page lists its files; create a local sandbox from it.
-    session_id = open_sandbox(page, artifacts)
-    shot(page, artifacts, "04-session-running")
+    session_id = open_sandbox(page, screenshots=True)
+    shot(page, "04-session-running")
 
     # Start a run with the offline demo model.
-    run_id = start_run(page, PROMPT, artifacts)
+    run_id = start_run(page, PROMPT, screenshots=True)
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Run #{run_id}")
     expect(page.locator("blockquote.prompt")).to_contain_text(HEADLINE)
 
     # Events stream in while the run is still running.
     first_count = wait_for_first_event_while_running(page, run_id)
     expect(page.locator("[data-conn]")).to_have_text("live")
-    shot(page, artifacts, "06-run-streaming")
+    shot(page, "06-run-streaming")
 
     wait_until_finished(page)
     expect(page.get_by_test_id("run-status")).to_have_text("Succeeded")
@@ -171,7 +131,7 @@ def test_click_through(new_context, artifacts):
     expect(page.locator("[data-conn]")).to_have_text("finished")
     expect(page.locator("[data-empty-hint]")).to_be_hidden()
     assert len(set(log_seqs(page, run_id))) == log.locator("> li").count()
-    shot(page, artifacts, "07-run-finished")
+    shot(page, "07-run-finished")
 
     # Back on the session page: the run is listed and the workspace still has the app.
     page.locator(f'.crumbs a[href="/sessions/{session_id}/"]').click()
@@ -182,26 +142,26 @@ def test_click_through(new_context, artifacts):
     expect(runs_table.get_by_role("link", name=f"#{run_id}")).to_be_visible()
     expect(runs_table).to_contain_text("Succeeded")
     expect(page.locator("#run-form")).to_be_visible()
-    shot(page, artifacts, "08-session-after-run")
+    shot(page, "08-session-after-run")
 
 
-def test_other_users_see_nothing(new_context, bob_page, alice_run, artifacts):
+def test_other_users_see_nothing(new_context, bob_page, alice_run):
     session_url = f"/sessions/{alice_run['session']}/"
     run_url = f"/runs/{alice_run['run']}/"
     page = bob_page
 
     response = page.goto(session_url)
     assert response.status == 404
-    shot(page, artifacts, "10-bob-alice-session-404")
+    shot(page, "10-bob-alice-session-404")
     response = page.goto(run_url)
     assert response.status == 404
-    shot(page, artifacts, "11-bob-alice-run-404")
+    shot(page, "11-bob-alice-run-404")
 
     page.goto("/")
     expect(page.locator(f'a[href="{session_url}"]')).to_have_count(0)
     expect(page.locator(f'a[href="{run_url}"]')).to_have_count(0)
     expect(page.get_by_text("No sandboxes yet")).to_be_visible()
-    shot(page, artifacts, "12-bob-home")
+    shot(page, "12-bob-home")
     page.goto("/sessions/")
     expect(page.locator(f'a[href="{session_url}"]')).to_have_count(0)
 
@@ -223,13 +183,13 @@ def test_other_users_see_nothing(new_context, bob_page, alice_run, artifacts):
     assert allowed["opened"] and allowed["messages"] > 0, allowed
 
 
-def test_anonymous_visitors_are_sent_to_login(new_context, alice_run, artifacts):
+def test_anonymous_visitors_are_sent_to_login(new_context, alice_run):
     page = new_context().new_page()
     for path in ("/", f"/sessions/{alice_run['session']}/", f"/runs/{alice_run['run']}/"):
         page.goto(path)
         assert page.url.split("?")[0].endswith("/login/"), (path, page.url)
         expect(page.get_by_role("heading", name="Log in")).to_be_visible()
-    shot(page, artifacts, "20-anonymous-redirected-to-login")
+    shot(page, "20-anonymous-redirected-to-login")
 
     # The websocket is no back door either.
     refused = page.evaluate(OPEN_SOCKET_JS, f"/ws/runs/{alice_run['run']}/")
@@ -237,7 +197,7 @@ def test_anonymous_visitors_are_sent_to_login(new_context, alice_run, artifacts)
     assert refused["code"] == 4403, refused  # closed with our code: the page says why
 
 
-def test_reconnect_during_a_run_neither_loses_nor_repeats_events(new_context, artifacts):
+def test_reconnect_during_a_run_neither_loses_nor_repeats_events(new_context):
     page = login(new_context(), "alice")
     open_sandbox(page)
     run_id = start_run(page, "A pretty page for a reconnecting run")
@@ -274,7 +234,7 @@ def test_reconnect_during_a_run_neither_loses_nor_repeats_events(new_context, ar
     assert len(seqs) > len(before["seqs"])
     log_text = page.locator(f"#run-{run_id}-log").inner_text()
     final = page.get_by_test_id("final-output").inner_text()
-    shot(page, artifacts, "30-reconnected-run-finished")
+    shot(page, "30-reconnected-run-finished")
 
     # A fresh page replays the stored log from scratch: the reconnected page must match it.
     fresh = page.context.new_page()

@@ -16,18 +16,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from sandboxes.previews import process_group_alive
+from lib.processes import process_group_alive
 
-from .test_walking_skeleton import open_sandbox, start_run, wait_until_finished
+from .conftest import open_sandbox, shot, start_run, wait_until_finished
 
 pytestmark = pytest.mark.e2e
 
 PROMPT = "A dark dashboard for a green tea shop. Show today's teas and a loyalty counter."
 HEADLINE = "A dark dashboard for a green tea shop"
-
-
-def shot(page: Page, artifacts: Path, name: str) -> None:
-    page.screenshot(path=str(artifacts / f"workspace-{name}.png"), full_page=True)
 
 
 def run_command(page: Page, command: str) -> None:
@@ -36,7 +32,7 @@ def run_command(page: Page, command: str) -> None:
     console.get_by_role("button", name="Run").click()
 
 
-def test_browse_changes_console_and_zip_after_a_demo_run(alice_page, bob_page, artifacts):
+def test_browse_changes_console_and_zip_after_a_demo_run(alice_page, bob_page):
     page = alice_page
     session_id = open_sandbox(page)
     start_run(page, PROMPT)
@@ -47,13 +43,13 @@ def test_browse_changes_console_and_zip_after_a_demo_run(alice_page, bob_page, a
     page.goto(f"/sessions/{session_id}/")
     links = page.get_by_test_id("workspace-links")
     expect(links).to_be_visible()
-    shot(page, artifacts, "session-links")
+    shot(page, "workspace-session-links")
     links.get_by_role("link", name="Browse files").click()
     page.wait_for_url(re.compile(rf"/sessions/{session_id}/workspace/$"))
     tree = page.get_by_test_id("file-tree")
     expect(tree.locator("a[data-path='package.json']")).to_be_visible()
     expect(page.get_by_text("Pick a file on the left")).to_be_visible()
-    shot(page, artifacts, "files")
+    shot(page, "workspace-files")
 
     # The tree marks App.tsx as changed; opening it shows the agent's version.
     app = tree.locator("li", has=page.locator("a[data-path='src/App.tsx']"))
@@ -62,7 +58,7 @@ def test_browse_changes_console_and_zip_after_a_demo_run(alice_page, bob_page, a
     expect(page.get_by_test_id("file-path")).to_have_text("src/App.tsx")
     expect(page.get_by_test_id("file-content")).to_contain_text(f'const title = "{HEADLINE}')
     expect(page).to_have_url(re.compile(r"/workspace/file/\?path=src/App.tsx$"))  # htmx pushed it
-    shot(page, artifacts, "file-open")
+    shot(page, "workspace-file-open")
 
     # Changes vs starter: the rewrite, line by line, the headline on an added line.
     page.get_by_role("link", name="Changes vs starter").click()
@@ -74,7 +70,7 @@ def test_browse_changes_console_and_zip_after_a_demo_run(alice_page, bob_page, a
     expect(diff.locator(".d-add", has_text="+const title = ")).to_contain_text(HEADLINE)
     expect(diff.locator(".d-del", has_text="<h1>Vite + React starter</h1>")).to_have_count(1)
     expect(diff.locator(".d-hunk").first).to_contain_text("@@ -")
-    shot(page, artifacts, "changes")
+    shot(page, "workspace-changes")
 
     # The console: `ls` lists the workspace.
     page.get_by_role("link", name="Console").click()
@@ -86,7 +82,7 @@ def test_browse_changes_console_and_zip_after_a_demo_run(alice_page, bob_page, a
     expect(output).to_contain_text("package.json")
     expect(output).to_contain_text("src")
     expect(output).not_to_contain_text("[dashboard]")
-    shot(page, artifacts, "console")
+    shot(page, "workspace-console")
 
     # Output is streamed: "one" shows while the command still sleeps before "two".
     run_command(page, "echo one; sleep 1.5; echo two")
@@ -100,7 +96,7 @@ def test_browse_changes_console_and_zip_after_a_demo_run(alice_page, bob_page, a
         polling="raf",
         timeout=10_000,
     )
-    shot(page, artifacts, "console-streaming")
+    shot(page, "workspace-console-streaming")
     expect(status).to_have_text(re.compile(r"^exit 0 · "))
     expect(output).to_contain_text("one\ntwo")
 
@@ -121,7 +117,7 @@ def test_browse_changes_console_and_zip_after_a_demo_run(alice_page, bob_page, a
     while process_group_alive(pgid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not process_group_alive(pgid), "the command outlived the request"
-    shot(page, artifacts, "console-stopped")
+    shot(page, "workspace-console-stopped")
 
     # A link leading out of the workspace is listed, but the viewer refuses to open it.
     run_command(page, "ln -s /etc/passwd outside-link && echo linked")
@@ -131,7 +127,7 @@ def test_browse_changes_console_and_zip_after_a_demo_run(alice_page, bob_page, a
     expect(page.get_by_test_id("file-error")).to_contain_text("leads outside the workspace")
     expect(page.locator("#ws-viewer")).not_to_contain_text("root:")
     expect(page.get_by_test_id("file-tree")).to_be_visible()  # refused in place, page intact
-    shot(page, artifacts, "refused")
+    shot(page, "workspace-refused")
 
     # Download zip: the workspace's files, with the agent's App.tsx.
     with page.expect_download() as download_info:
@@ -157,4 +153,4 @@ def test_browse_changes_console_and_zip_after_a_demo_run(alice_page, bob_page, a
     response = page.goto(f"/sessions/{session_id}/workspace/")
     assert response.status == 409
     expect(page.get_by_test_id("workspace-error")).to_contain_text("shut down")
-    shot(page, artifacts, "stopped")
+    shot(page, "workspace-stopped")

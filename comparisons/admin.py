@@ -1,0 +1,25 @@
+from django.contrib import admin
+
+from .models import Comparison, ShareLink, Version
+
+
+class VersionInline(admin.TabularInline):
+    model = Version
+    extra = 0
+    fields = ["label", "stage", "session", "run", "preview", "error"]
+    readonly_fields = fields
+
+
+@admin.register(Comparison)
+class ComparisonAdmin(admin.ModelAdmin):
+    list_display = ["title", "owner", "created_at"]
+    search_fields = ["title", "owner__username"]
+    inlines = [VersionInline]
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    # The salt is half of the token's derivation: never shown.
+    list_display = ["id", "owner", "comparison", "preview", "expires_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    exclude = ["salt"]

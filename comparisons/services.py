@@ -1,0 +1,135 @@
+"""Versions side by side: one starter, one agent config, several prompts, one sandbox each.
+
+Each version is built by one background task: create its sandbox, run the agent, and when the
+run succeeds start the preview. Versions build concurrently and fail independently.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from lib.errors import describe_error
+from runs.executor import run_execute
+from runs.models import Run
+from sandboxes.models import Manifest, Preview, SandboxSession
+from sandboxes.previews import preview_boot
+from sandboxes.services import session_start
+from sandboxes.workspace import workspace_changes
+
+from .models import Comparison, Version
+
+logger = logging.getLogger(__name__)
+
+MIN_VERSIONS, MAX_VERSIONS = 2, 6
+
+
+class ComparisonRefused(Exception):
+    pass
+
+
+def comparison_create(
+    *,
+    owner,
+    manifest: Manifest,
+    title: str,
+    config: dict,
+    prompts: list[tuple[str, str]],
+    backend_id: str = SandboxSession.Backend.LOCAL,
+) -> Comparison:
+    """Create a comparison with one version per (label, prompt) and start building them all."""
+    if not MIN_VERSIONS <= len(prompts) <= MAX_VERSIONS:
+        raise ComparisonRefused(
+            f"A comparison has {MIN_VERSIONS} to {MAX_VERSIONS} versions, not {len(prompts)}."
+        )
+    with transaction.atomic():
+        comparison = Comparison.objects.create(
+            owner=owner,
+            manifest=manifest,
+            title=title or manifest.name,
+            config=config | {"backend": backend_id},
+        )
+        for label, prompt in prompts:
+            version_add(comparison=comparison, label=label, prompt=prompt)
+    return comparison
+
+
+def version_add(*, comparison: Comparison, label: str, prompt: str) -> Version:
+    from .tasks import version_build_task
+
+    if not prompt.strip():
+        raise ComparisonRefused("Each version needs a prompt.")
+    if comparison.versions.count() >= MAX_VERSIONS:
+        raise ComparisonRefused(f"A comparison shows at most {MAX_VERSIONS} versions.")
+    position = comparison.versions.count()
+    version = Version.objects.create(
+        comparison=comparison,
+        label=label.strip() or f"Version {position + 1}",
+        prompt=prompt.strip(),
+        position=position,
+    )
+    transaction.on_commit(lambda: version_build_task.enqueue(version.pk))
+    return version
+
+
+async def _stage(version: Version, stage: str, **fields) -> None:
+    version.stage = stage
+    for name, value in fields.items():
+        setattr(version, name, value)
+    await version.asave(update_fields=["stage", *fields])
+
+
+async def version_build(*, version_id: int) -> None:
+    version = await Version.objects.select_related("comparison").aget(pk=version_id)
+    comparison = version.comparison
+    if version.session_id is not None:
+        return  # already building (the task ran twice)
+    try:
+        manifest = await Manifest.objects.aget(pk=comparison.manifest_id)
+        session = await SandboxSession.objects.acreate(
+            owner_id=comparison.owner_id,
+            manifest=manifest,
+            name=f"{comparison.title}: {version.label}",
+            backend=comparison.config.get("backend", SandboxSession.Backend.LOCAL),
+            options={"exposed_ports": [Preview.DEFAULT_PORT]},
+        )
+        await _stage(version, Version.Stage.SANDBOX, session=session)
+        await session_start(session_id=session.pk)
+        await session.arefresh_from_db()
+        if session.status != SandboxSession.Status.RUNNING:
+            raise RuntimeError(f"The sandbox failed to start: {session.last_error}")
+
+        run = await Run.objects.acreate(
+            owner_id=comparison.owner_id,
+            session=session,
+            config=comparison.config,
+            prompt=version.prompt,
+        )
+        await _stage(version, Version.Stage.RUNNING, run=run)
+        await run_execute(run_id=run.pk)
+        await run.arefresh_from_db()
+        files = await sync_to_async(workspace_changes)(session, manifest)
+        if run.status != Run.Status.SUCCEEDED:
+            await _stage(
+                version,
+                Version.Stage.FAILED,
+                files_changed=files,
+                error=f"The run {run.get_status_display().lower()}: {run.error}",
+            )
+            return
+
+        preview = await Preview.objects.acreate(session=session, command=Preview.DEFAULT_COMMAND)
+        await _stage(version, Version.Stage.PREVIEW, preview=preview, files_changed=files)
+        await preview_boot(preview_id=preview.pk)  # returns once the app answers, or failed
+        await preview.arefresh_from_db(fields=["status", "error"])
+        if preview.status == Preview.Status.READY:
+            await _stage(version, Version.Stage.READY)
+        else:
+            await _stage(
+                version, Version.Stage.FAILED, error=f"The preview failed: {preview.error}"
+            )
+    except Exception as error:
+        logger.warning("Version %s failed", version_id, exc_info=True)
+        await _stage(version, Version.Stage.FAILED, error=describe_error(error))

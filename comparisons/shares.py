@@ -1,0 +1,58 @@
+"""Share links: read-only, expiring, revocable links to a comparison or a single preview.
+
+A link's token is `<id>.<HMAC of id and salt under SECRET_KEY>` (192 bits): never stored, so the
+database alone cannot produce a working link, yet its owner can copy it again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from sandboxes.models import Preview
+
+from .models import Comparison, ShareLink
+
+EXPIRY_CHOICES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+MAX_EXPIRY = timedelta(days=90)
+
+
+class ShareRefused(Exception):
+    pass
+
+
+def share_token(share: ShareLink) -> str:
+    mac = hmac.new(
+        settings.SECRET_KEY.encode(), f"share:{share.pk}:{share.salt}".encode(), hashlib.sha256
+    ).digest()
+    return f"{share.pk}.{base64.urlsafe_b64encode(mac[:24]).decode()}"  # 192 bits
+
+
+def share_create(
+    *,
+    owner,
+    comparison: Comparison | None = None,
+    preview: Preview | None = None,
+    expires_in: timedelta,
+) -> ShareLink:
+    if expires_in <= timedelta(0) or expires_in > MAX_EXPIRY:
+        raise ShareRefused("A share link lasts between a minute and 90 days.")
+    return ShareLink.objects.create(
+        owner=owner,
+        comparison=comparison,
+        preview=preview,
+        salt=secrets.token_hex(16),
+        expires_at=timezone.now() + expires_in,
+    )
+
+
+def share_revoke(*, share: ShareLink) -> None:
+    if share.revoked_at is None:
+        share.revoked_at = timezone.now()
+        share.save(update_fields=["revoked_at"])

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("manifests/<int:pk>/compare/", views.comparison_new, name="comparison_new"),
+    path("comparisons/", views.comparison_list, name="comparison_list"),
+    path("comparisons/<int:pk>/", views.comparison_detail, name="comparison_detail"),
+    path(
+        "comparisons/<int:pk>/versions/",
+        views.comparison_add_version,
+        name="comparison_add_version",
+    ),
+    path("share/<str:kind>/<int:pk>/", views.share_create, name="share_create"),
+    path("shares/<int:pk>/revoke/", views.share_revoke, name="share_revoke"),
+    path("s/<str:token>/", views.share_page, name="share_page"),
+]

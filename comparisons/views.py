@@ -1,0 +1,200 @@
+"""Versions side by side, and share links to them (the public share page included)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
+from runs.forms import AgentForm
+from runs.selectors import session_runs
+from sandboxes import selectors as sandbox_selectors
+from sandboxes.grants import grant_for_user, preview_entry_url
+from sandboxes.models import Preview
+
+from . import selectors, services, shares
+from .access import grant_for_share
+from .forms import AddVersionForm, ComparisonForm, ShareForm
+from .models import Comparison
+
+
+def _get_comparison_for_user(request: HttpRequest, pk: int) -> Comparison:
+    return get_object_or_404(selectors.comparisons_of(request.user), pk=pk)
+
+
+def comparison_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    manifest = get_object_or_404(sandbox_selectors.manifests_visible_to(request.user), pk=pk)
+    form = ComparisonForm(request.POST or None)
+    agent_form = AgentForm(request.POST or None, prefix="agent")
+    if request.method == "POST":
+        if form.is_valid() and agent_form.is_valid():
+            try:
+                comparison = services.comparison_create(
+                    owner=request.user,
+                    manifest=manifest,
+                    title=form.cleaned_data["title"],
+                    config=agent_form.agent_config(),
+                    prompts=form.prompts,
+                    backend_id=form.cleaned_data["backend"],
+                )
+            except services.ComparisonRefused as error:
+                form.add_error(None, str(error))
+            else:
+                return htmx_redirect(request, comparison.get_absolute_url())
+    context = {"manifest": manifest, "form": form, "agent_form": agent_form}
+    return render(
+        request, "comparisons/comparison_new.html", context, status=400 if form.errors else 200
+    )
+
+
+def _version_cards(request: HttpRequest, versions, grant_for) -> list[dict]:
+    cards = []
+    for version in versions:
+        preview = version.preview
+        frame_url = None
+        if preview is not None and preview.status == Preview.Status.READY:
+            frame_url = preview_entry_url(request, preview, grant_for(preview))
+        cards.append({"version": version, "run": version.run, "frame_url": frame_url})
+    return cards
+
+
+def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    comparison = _get_comparison_for_user(request, pk)
+    versions = selectors.comparison_versions(comparison)
+    # A card polling while its version builds asks for itself: hx-target="this" (version-<pk>).
+    target = htmx_target(request) or ""
+    one_card = target.startswith("version-")
+    if one_card:
+        version_id = target.removeprefix("version-")
+        if not version_id.isdecimal() or not versions.filter(pk=version_id).exists():
+            raise Http404("No such version in this comparison.")
+        versions = versions.filter(pk=version_id)
+    cards = _version_cards(request, versions, lambda preview: grant_for_user(preview, request.user))
+    focus = request.GET.get("focus")
+    context = {
+        "comparison": comparison,
+        "cards": cards,
+        "focus": int(focus) if focus and focus.isdecimal() else None,
+        "share_form": ShareForm(),
+        "shares": share_links(request, comparison.shares.all()),
+        "add_form": AddVersionForm(),
+        "public": False,
+    }
+    if one_card:
+        return render(request, "comparisons/_version_card.html", {**context, "card": cards[0]})
+    return render(request, "comparisons/comparison_detail.html", context)
+
+
+@require_POST
+def comparison_add_version(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    comparison = _get_comparison_for_user(request, pk)
+    form = AddVersionForm(request.POST)
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                services.version_add(
+                    comparison=comparison,
+                    label=form.cleaned_data["label"],
+                    prompt=form.cleaned_data["prompt"],
+                )
+        except services.ComparisonRefused as error:
+            messages.error(request, str(error))
+    else:
+        messages.error(request, "Write a prompt for the new version.")
+    return htmx_redirect(request, comparison.get_absolute_url())
+
+
+def comparison_list(request: HttpRequest) -> HttpResponse:
+    items = selectors.comparisons_of(request.user).prefetch_related("versions")
+    return render(request, "comparisons/comparison_list.html", {"comparisons": items})
+
+
+# --- share links -------------------------------------------------------------------------------
+
+
+def share_links(request: HttpRequest, links) -> list[dict]:
+    """Share links with the URL each one opens, for the owner's share panel."""
+    return [
+        {
+            "share": share,
+            "url": request.build_absolute_uri(
+                reverse("share_page", args=[shares.share_token(share)])
+            ),
+        }
+        for share in links
+    ]
+
+
+@require_POST
+def share_create(request: HtmxHttpRequest, kind: str, pk: int) -> HttpResponse:
+    if kind == "comparison":
+        target = _get_comparison_for_user(request, pk)
+        owner_kwargs = {"comparison": target}
+    elif kind != "preview":
+        raise Http404("Only comparisons and previews can be shared.")
+    else:
+        target = get_object_or_404(sandbox_selectors.previews_of(request.user), pk=pk)
+        owner_kwargs = {"preview": target}
+    form = ShareForm(request.POST)
+    if form.is_valid():
+        try:
+            shares.share_create(owner=request.user, expires_in=form.expires_in(), **owner_kwargs)
+            messages.success(request, "Share link created: copy it from the list below.")
+        except shares.ShareRefused as error:
+            messages.error(request, str(error))
+    else:
+        errors = "; ".join(e for field in form.errors.values() for e in field)
+        messages.error(request, f"No link created: {errors}")
+    return htmx_redirect(request, target.get_absolute_url())
+
+
+@require_POST
+def share_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    share = get_object_or_404(selectors.shares_of(request.user), pk=pk)
+    shares.share_revoke(share=share)
+    messages.success(request, "Share link revoked: it no longer opens anything.")
+    target = share.comparison or share.preview
+    return htmx_redirect(request, target.get_absolute_url())
+
+
+@login_not_required
+def share_page(request: HttpRequest, token: str) -> HttpResponse:
+    share = selectors.share_get_by_token(token)
+    if share is None:
+        return render(request, "comparisons/share_gone.html", status=404)
+
+    def grant(preview: Preview) -> str:
+        return grant_for_share(preview, share)
+
+    if share.comparison is not None:
+        versions = selectors.comparison_versions(share.comparison)
+        title = share.comparison.title
+    else:
+        versions = []
+        title = share.preview.session.name
+    cards = _version_cards(request, versions, grant)
+    if share.preview is not None:
+        preview = share.preview
+        cards = [
+            {
+                "version": None,
+                "run": session_runs(preview.session).filter(status="succeeded").first(),
+                "preview": preview,
+                "frame_url": preview_entry_url(request, preview, grant(preview))
+                if preview.status == Preview.Status.READY
+                else None,
+            }
+        ]
+    response = render(
+        request,
+        "comparisons/share_page.html",
+        {"share": share, "title": title, "cards": cards, "public": True},
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response

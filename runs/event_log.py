@@ -1,0 +1,51 @@
+"""The run event log: append with a gapless seq, render as an HTML fragment, then publish.
+
+The database is written before the broadcast, so a client that joins the group and then reads
+the log can never miss an event: it is either in what it read or in what it hears next.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.db.models import Max
+from django.template.loader import render_to_string
+
+from .models import Run, RunEvent
+
+MESSAGE_TYPE = "run.event"
+
+
+def render_event(event: RunEvent) -> str:
+    return render_to_string("runs/_event.html", {"event": event, "run_id": event.run_id})
+
+
+def event_message(event: RunEvent) -> dict[str, Any]:
+    return {"seq": event.seq, "html": render_event(event)}
+
+
+class EventLog:
+    """Appends to one run's log. One writer per run: the executor that owns it."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self._seq: int | None = None
+        self._layer = get_channel_layer()
+
+    async def emit(self, kind: str, payload: dict[str, Any]) -> RunEvent:
+        if self._seq is None:
+            last = await RunEvent.objects.filter(run_id=self.run.pk).aaggregate(m=Max("seq"))
+            self._seq = last["m"] or 0
+        self._seq += 1
+        event = await RunEvent.objects.acreate(
+            run_id=self.run.pk, seq=self._seq, kind=kind, payload=payload
+        )
+        if self._layer is not None:
+            await self._layer.group_send(
+                self.run.group_name, {"type": MESSAGE_TYPE, **event_message(event)}
+            )
+        return event
+
+    async def emit_state(self) -> RunEvent:
+        return await self.emit("state", self.run.state_payload())

@@ -1,0 +1,1 @@
+"""Pages of runs: runs, agent configs, lane groups and presets."""

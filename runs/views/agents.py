@@ -1,0 +1,61 @@
+"""Agent configs: list, create, edit, attach and detach MCP servers."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from lib.htmx import HtmxHttpRequest, htmx_redirect
+
+from .. import selectors, services
+from ..forms import AgentForm, McpServerForm
+from ..models import AgentConfig
+
+
+def _get_agent_for_user(request: HttpRequest, pk: int) -> AgentConfig:
+    return get_object_or_404(selectors.agent_configs_of(request.user), pk=pk)
+
+
+def _initial(config: AgentConfig) -> dict:
+    return {name: getattr(config, name) for name in services.AGENT_FIELDS}
+
+
+def agent_list(request: HttpRequest) -> HttpResponse:
+    configs = selectors.agent_configs_of(request.user)
+    return render(request, "runs/agent_list.html", {"configs": configs})
+
+
+def agent_edit(request: HtmxHttpRequest, pk: int | None = None) -> HttpResponse:
+    config = _get_agent_for_user(request, pk) if pk else AgentConfig(owner=request.user)
+    form = AgentForm(request.POST or None, initial=_initial(config) if pk else None)
+    if request.method == "POST" and form.is_valid():
+        services.agent_config_save(config=config, data=form.cleaned_data)
+        messages.success(request, f"Saved “{config.name}”.")
+        return htmx_redirect(request, reverse("agent_edit", args=[config.pk]))
+    context = {"config": config, "form": form, "mcp_form": McpServerForm()}
+    return render(request, "runs/agent_edit.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+def agent_mcp_add(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    config = _get_agent_for_user(request, pk)
+    form = McpServerForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        services.agent_mcp_attach(
+            config=config, name=data["name"], url=data["url"], headers=data["headers"]
+        )
+        messages.success(request, f"MCP server “{data['name']}” attached.")
+        return htmx_redirect(request, reverse("agent_edit", args=[config.pk]))
+    context = {"config": config, "form": AgentForm(initial=_initial(config)), "mcp_form": form}
+    return render(request, "runs/agent_edit.html", context, status=400)
+
+
+@require_POST
+def agent_mcp_remove(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
+    config = _get_agent_for_user(request, pk)
+    services.agent_mcp_detach(config=config, name=name)
+    return htmx_redirect(request, reverse("agent_edit", args=[config.pk]))

@@ -1,0 +1,108 @@
+"""Lane groups (parallel lanes and a coordinator) and the presets that launch them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from lib.htmx import HtmxHttpRequest, htmx_redirect
+from sandboxes import selectors as sandbox_selectors
+
+from .. import lanes, selectors
+from .. import presets as preset_library
+from ..forms import CodeReviewForm, DeepResearchForm, LaneGroupForm
+from ..models import LaneGroup
+
+
+def _get_group_for_user(request: HttpRequest, pk: int) -> LaneGroup:
+    return get_object_or_404(selectors.lane_groups_of(request.user), pk=pk)
+
+
+def lane_group_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    group = _get_group_for_user(request, pk)
+    runs = selectors.lane_group_runs(group)
+    context = {
+        "group": group,
+        "lanes": [r for r in runs if not r.is_coordinator],
+        "coordinator": next((r for r in runs if r.is_coordinator), None),
+    }
+    return render(request, "runs/lane_group_detail.html", context)
+
+
+@require_POST
+async def lane_group_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    user = await request.auser()
+    group = await aget_object_or_404(LaneGroup, pk=pk, owner=user)
+    await lanes.lane_group_cancel(group=group)
+    return redirect(group.get_absolute_url())
+
+
+def lane_group_new(request: HtmxHttpRequest) -> HttpResponse:
+    form = LaneGroupForm(
+        request.POST or None,
+        owner=request.user,
+        manifests=sandbox_selectors.manifests_visible_to(request.user),
+        sessions=sandbox_selectors.running_sessions_of(request.user),
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        specs = [
+            lanes.LaneSpec(
+                label=data[f"label_{i}"] or f"Lane {i}",
+                config=data[f"agent_{i}"].frozen(),
+                prompt=data[f"prompt_{i}"],
+                manifest=data[f"manifest_{i}"],
+                session=data[f"session_{i}"],
+            )
+            for i in form.lanes
+        ]
+        try:
+            group = lanes.lane_group_create(
+                owner=request.user,
+                title=data["title"],
+                task=data["task"],
+                lanes=specs,
+                coordinator=data["coordinator"].frozen(),
+            )
+        except lanes.LaneGroupRefused as error:
+            form.add_error(None, str(error))
+        else:
+            return htmx_redirect(request, group.get_absolute_url())
+    has_agents = selectors.agent_configs_of(request.user).exists()
+    return render(
+        request,
+        "runs/lane_group_new.html",
+        {"form": form, "has_agents": has_agents},
+        status=400 if form.errors else 200,
+    )
+
+
+def presets(request: HtmxHttpRequest) -> HttpResponse:
+    review_form = CodeReviewForm(prefix="review")
+    research_form = DeepResearchForm(prefix="research")
+    if request.method == "POST" and request.POST.get("preset") == "code-review":
+        review_form = CodeReviewForm(request.POST, prefix="review")
+        if review_form.is_valid():
+            group = preset_library.launch_code_review(
+                owner=request.user, model=review_form.cleaned_data["model"]
+            )
+            return htmx_redirect(request, group.get_absolute_url())
+    elif request.method == "POST" and request.POST.get("preset") == "deep-research":
+        research_form = DeepResearchForm(request.POST, prefix="research")
+        if research_form.is_valid():
+            data = research_form.cleaned_data
+            run = preset_library.launch_deep_research(
+                owner=request.user,
+                model=data["model"],
+                question=data["question"],
+                mcp_url=data["mcp_url"],
+                mcp_headers=data["mcp_headers"],
+                e2b_settings=research_form.e2b_settings() if settings.E2B_API_KEY_SET else None,
+            )
+            return htmx_redirect(request, run.get_absolute_url())
+    groups = selectors.lane_groups_of(request.user)[:10]
+    context = {"review_form": review_form, "research_form": research_form, "groups": groups}
+    status = 400 if review_form.errors or research_form.errors else 200
+    return render(request, "runs/presets.html", context, status=status)

@@ -1,0 +1,66 @@
+"""Who may see a preview: signed, short-lived grants that the preview proxy checks.
+
+A grant names a preview and one claim: its owner (`u`, checked here) or another kind that a
+higher app registers with `register_grant_rule` (comparisons registers `s`, a share link). The
+rule is asked again on every request, so a revoked share shuts its viewers out at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core import signing
+
+from .models import Preview
+
+GRANT_SALT = "sandboxes.preview.grant"
+GRANT_MAX_AGE = 600
+ENTER_PATH = "/__preview__/enter"
+
+GrantRule = Callable[[Any, Preview], Awaitable[bool]]
+_rules: dict[str, GrantRule] = {}
+
+
+def register_grant_rule(claim: str, rule: GrantRule) -> None:
+    """`rule(value, preview)` says whether a grant with `claim: value` opens `preview`."""
+    _rules[claim] = rule
+
+
+def make_grant(preview: Preview, **claim: Any) -> str:
+    return signing.dumps({"p": preview.pk, **claim}, salt=GRANT_SALT)
+
+
+def grant_for_user(preview: Preview, user) -> str:
+    return make_grant(preview, u=user.pk)
+
+
+async def grant_allows(grant: dict[str, Any], preview_id: int) -> Preview | None:
+    """The preview, if this grant still gives access to it."""
+    if grant.get("p") != preview_id:
+        return None
+    preview = await Preview.objects.select_related("session").filter(pk=preview_id).afirst()
+    if preview is None:
+        return None
+    if "u" in grant:
+        return preview if preview.session.owner_id == grant["u"] else None
+    for claim, rule in _rules.items():
+        if claim in grant:
+            return preview if await rule(grant[claim], preview) else None
+    return None
+
+
+def preview_origin(request, preview: Preview) -> str:
+    """The preview's own origin, on the same scheme and port the dashboard was reached on."""
+    host = request.get_host()
+    port = ""
+    if match := re.search(r":(\d+)$", host):
+        port = f":{match[1]}"
+    return f"{request.scheme}://p{preview.pk}.{settings.PREVIEW_DOMAIN}{port}"
+
+
+def preview_entry_url(request, preview: Preview, grant: str) -> str:
+    return f"{preview_origin(request, preview)}{ENTER_PATH}?{urlencode({'grant': grant})}"

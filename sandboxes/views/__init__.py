@@ -1,0 +1,1 @@
+"""Pages of sandboxes: the home page, sessions, manifests, previews and workspaces."""

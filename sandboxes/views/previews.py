@@ -1,0 +1,73 @@
+"""Previews: start one in a session, follow its boot, stop and restart it."""
+
+from __future__ import annotations
+
+from asgiref.sync import async_to_sync
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import aget_object_or_404, get_object_or_404, render
+from django.views.decorators.http import require_POST
+
+from comparisons.forms import ShareForm
+from comparisons.selectors import preview_shares
+from comparisons.views import share_links
+from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
+
+from .. import hooks, previews, selectors
+from ..forms import PreviewForm
+from ..grants import grant_for_user, preview_entry_url
+from ..models import Preview, SandboxSession
+from .sessions import get_session_for_user, render_session_page
+
+
+def _get_preview_for_user(request: HttpRequest, pk: int) -> Preview:
+    return get_object_or_404(selectors.previews_of(request.user), pk=pk)
+
+
+@require_POST
+def preview_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    session = get_session_for_user(request, pk)
+    form = PreviewForm(request.POST)
+    if session.status != SandboxSession.Status.RUNNING:
+        form.add_error(None, "Previews need a running sandbox.")
+    elif not session.is_local and async_to_sync(hooks.session_busy_reason)(session):
+        # A remote preview attaches to the sandbox, which the active run holds.
+        form.add_error(None, "Wait for the active run to finish before starting a preview.")
+    if form.is_valid():
+        preview = previews.preview_create(
+            session=session, port=form.cleaned_data["port"], command=form.cleaned_data["command"]
+        )
+        return htmx_redirect(request, preview.get_absolute_url())
+    return render_session_page(request, session, preview_form=form, status=400)
+
+
+def preview_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    preview = async_to_sync(previews.preview_check)(preview=_get_preview_for_user(request, pk))
+    context = {
+        "preview": preview,
+        "log": previews.current_log(preview),
+        "session": preview.session,
+        "frame_url": preview_entry_url(request, preview, grant_for_user(preview, request.user)),
+        "share_form": ShareForm(),
+        "shares": share_links(request, preview_shares(preview)),
+    }
+    if htmx_target(request) == f"preview-{preview.pk}-state":
+        return render(request, "sandboxes/_preview_state.html", context)
+    return render(request, "sandboxes/preview_detail.html", context)
+
+
+@require_POST
+async def preview_stop(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    user = await request.auser()
+    preview = await aget_object_or_404(Preview, pk=pk, session__owner=user)
+    await previews.preview_stop(preview=preview)
+    return htmx_redirect(request, preview.get_absolute_url())
+
+
+@require_POST
+async def preview_restart(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    user = await request.auser()
+    preview = await aget_object_or_404(Preview, pk=pk, session__owner=user)
+    session = await SandboxSession.objects.aget(pk=preview.session_id)
+    if session.status == SandboxSession.Status.RUNNING:
+        await previews.preview_restart(preview=preview)
+    return htmx_redirect(request, preview.get_absolute_url())

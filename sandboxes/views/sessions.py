@@ -1,0 +1,173 @@
+"""The home page and sandbox sessions: create, list, open, pause, resume, extend, shut down."""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from lib.errors import describe_error
+from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
+from runs.forms import RunForm
+from runs.selectors import runs_of, session_runs
+
+from .. import selectors, services, workspace
+from ..backends import BACKENDS, BackendUnavailable
+from ..forms import PreviewForm, SessionForm
+from ..models import Manifest, SandboxSession
+
+
+def get_session_for_user(request: HttpRequest, pk: int) -> SandboxSession:
+    return get_object_or_404(selectors.sessions_of(request.user), pk=pk)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "sandboxes/home.html",
+        {
+            "manifests": selectors.manifests_visible_to(request.user),
+            "sessions": selectors.sessions_of(request.user)[:20],
+            "runs": runs_of(request.user).select_related("session")[:10],
+        },
+    )
+
+
+def manifest_context(manifest: Manifest, form: SessionForm) -> dict:
+    return {
+        "manifest": manifest,
+        "entries": manifest.entries.all(),
+        "form": form,
+        "docker_available": BACKENDS[SandboxSession.Backend.DOCKER].available(),
+    }
+
+
+@require_POST
+def session_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    manifest = get_object_or_404(selectors.manifests_visible_to(request.user), pk=pk)
+    form = SessionForm(request.POST)
+    if form.is_valid():
+        try:
+            session = services.session_create(
+                owner=request.user,
+                manifest=manifest,
+                backend_id=form.cleaned_data["backend"],
+                name=form.cleaned_data["name"],
+                options=form.backend_options(),
+            )
+        except BackendUnavailable as error:
+            form.add_error("backend", str(error))
+        else:
+            return htmx_redirect(request, session.get_absolute_url())
+    context = manifest_context(manifest, form)
+    return render(request, "sandboxes/manifest_detail.html", context, status=400)
+
+
+def session_list(request: HttpRequest) -> HttpResponse:
+    status, backend = request.GET.get("status", "live"), request.GET.get("backend", "")
+    context = {
+        "sessions": selectors.session_list(owner=request.user, status=status, backend=backend),
+        "status": status,
+        "backend": backend,
+        "statuses": SandboxSession.Status.choices,
+        "backends": SandboxSession.Backend.choices,
+        "selectable": True,
+    }
+    return render(request, "sandboxes/session_list.html", context)
+
+
+@require_POST
+async def session_bulk_shutdown(request: HtmxHttpRequest) -> HttpResponse:
+    user = await request.auser()
+    ids = [int(i) for i in request.POST.getlist("session") if i.isdecimal()]
+    sessions = (
+        selectors.sessions_of(user).filter(pk__in=ids).exclude(status=SandboxSession.Status.STOPPED)
+    )
+    count = 0
+    async for session in sessions:
+        await services.session_shutdown(session=session)
+        count += 1
+    await sync_to_async(messages.success)(request, f"Shut down {count} sandbox(es).")
+    return redirect(reverse("session_list"))
+
+
+async def _session_action(request, pk: int, action, success: str) -> HttpResponse:
+    user = await request.auser()
+    session = await aget_object_or_404(SandboxSession, pk=pk, owner=user)
+    try:
+        await action(session)
+    except (services.SessionNotReady, services.SessionBusy, BackendUnavailable) as error:
+        await sync_to_async(messages.error)(request, str(error))
+    except Exception as error:
+        await sync_to_async(messages.error)(request, describe_error(error))
+    else:
+        await sync_to_async(messages.success)(request, success)
+    return htmx_redirect(request, session.get_absolute_url())
+
+
+@require_POST
+async def session_pause(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return await _session_action(
+        request, pk, lambda s: services.session_pause(session=s), "Sandbox paused."
+    )
+
+
+@require_POST
+async def session_resume(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return await _session_action(
+        request, pk, lambda s: services.session_resume(session=s), "Sandbox resumed."
+    )
+
+
+@require_POST
+async def session_extend(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    minutes = request.POST.get("minutes", "")
+    seconds = int(minutes) * 60 if minutes.isdecimal() and 1 <= int(minutes) <= 1440 else 0
+
+    async def extend(session):
+        if not seconds:
+            raise services.SessionNotReady("Give 1 to 1440 minutes.")
+        await services.session_extend(session=session, seconds=seconds)
+
+    return await _session_action(request, pk, extend, f"Timeout set to {minutes} min from now.")
+
+
+def render_session_page(
+    request: HtmxHttpRequest,
+    session: SandboxSession,
+    *,
+    run_form=None,
+    preview_form=None,
+    status: int = 200,
+) -> HttpResponse:
+    """The session page; its main part alone when htmx polls it (a sandbox being created)."""
+    context = {
+        "session": session,
+        "files": workspace.listing(session),
+        "runs": session_runs(session)[:50],
+        "run_form": run_form or RunForm(),
+        "previews": session.previews.all()[:10],
+        "preview_form": preview_form or PreviewForm(),
+    }
+    template = "sandboxes/session_detail.html"
+    if htmx_target(request) == "session-main":
+        template = "sandboxes/_session_main.html"
+    return render(request, template, context, status=status)
+
+
+def session_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return render_session_page(request, get_session_for_user(request, pk))
+
+
+@require_POST
+async def session_shutdown(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    # Async so the cancel events of its runs are broadcast from the server's own loop.
+    user = await request.auser()
+    session = await aget_object_or_404(SandboxSession, pk=pk, owner=user)
+    if session.status != SandboxSession.Status.STOPPED:
+        await services.session_shutdown(session=session)
+        await sync_to_async(messages.success)(request, f"Sandbox “{session.name}” was shut down.")
+    return htmx_redirect(request, session.get_absolute_url())
