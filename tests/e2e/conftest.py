@@ -10,6 +10,7 @@ screenshot helper, `shot`, writing to test-artifacts/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -195,21 +196,31 @@ def page_errors() -> Iterator[PageErrors]:
     assert not errors, "JavaScript errors on the page:\n" + "\n".join(errors)
 
 
-@pytest.fixture
-def new_context(browser, server, page_errors):
-    """Factory for fresh, isolated browser contexts (separate cookies: separate people)."""
+@contextlib.contextmanager
+def context_factory(browser, errors: PageErrors) -> Iterator:
+    """Makes fresh, isolated browser contexts (separate cookies: separate people) on a base URL;
+    closes them all at the end. Their pages' JS errors are collected in `errors`."""
     contexts = []
 
-    def make():
-        context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 900})
+    def make(base_url: str):
+        context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
         context.set_default_timeout(15_000)
-        context.on("page", page_errors.watch)
+        context.on("page", errors.watch)
         contexts.append(context)
         return context
 
-    yield make
-    for context in contexts:
-        context.close()
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            context.close()
+
+
+@pytest.fixture
+def new_context(browser, server, page_errors):
+    """Factory for fresh, isolated browser contexts on the shared test server."""
+    with context_factory(browser, page_errors) as make:
+        yield lambda: make(server)
 
 
 def login(context, username: str):

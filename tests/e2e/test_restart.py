@@ -29,11 +29,11 @@ from .conftest import (
     CREATE_USERS,
     ROOT,
     VENV_BIN,
-    PageErrors,
     _free_port,
     _manage,
     _server_env,
     _wait_for_server,
+    context_factory,
     login,
     open_sandbox,
     shot,
@@ -190,22 +190,10 @@ def daphne(request, tmp_path_factory, prepared, artifacts) -> Iterator:
 
 
 @pytest.fixture
-def browser_context(browser) -> Iterator:
+def browser_context(browser, page_errors) -> Iterator:
     """Factory for browser contexts on a given server; their pages must raise no JS errors."""
-    contexts = []
-    errors = PageErrors()
-
-    def make(base_url: str):
-        context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(15_000)
-        context.on("page", errors.watch)
-        contexts.append(context)
-        return context
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert not errors, "JavaScript errors on the page:\n" + "\n".join(errors)
+    with context_factory(browser, page_errors) as make:
+        yield make
 
 
 def first_read_of_app(page: Page, run_id: int):

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from agents import Agent, RunConfig, Runner
 
-from runs.demo.model import DemoModel, headline, page_style
+from runs.demo.model import DemoModel
+from runs.demo.scripts.workspace import headline, page_style
 from runs.models import Run
 from sandboxes.models import Manifest, ManifestEntry
 

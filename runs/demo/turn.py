@@ -1,0 +1,66 @@
+"""What the demo model sees of one model call: the request, its tools, what came back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Turn:
+    """One call to the model: its input items, the agent's instructions, the tools offered."""
+
+    input: str | list[Any]
+    tool_names: set[str] = field(default_factory=set)
+    instructions: str = ""
+    output_schema: Any = None
+
+    @property
+    def prompt(self) -> str:
+        """Every user message of the input, in order (the request, and any follow-ups)."""
+        return _user_text(self.input)
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        """Tool outputs so far, by call id."""
+        return _outputs_by_call(self.input)
+
+
+def command_output(tool_output: str) -> str:
+    """The command's own output inside exec_command's formatted result."""
+    marker = "\nOutput:\n"
+    return tool_output.split(marker, 1)[1] if marker in tool_output else tool_output
+
+
+def listed_files(listing: str) -> list[str]:
+    return [line[2:] for line in command_output(listing).splitlines() if line.startswith("./")]
+
+
+def _outputs_by_call(items: str | list[Any]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    if isinstance(items, str):
+        return found
+    for item in items:
+        kind = item.get("type") if isinstance(item, dict) else getattr(item, "type", None)
+        if kind in {"function_call_output", "custom_tool_call_output"}:
+            call_id = item.get("call_id") if isinstance(item, dict) else item.call_id
+            output = item.get("output") if isinstance(item, dict) else item.output
+            if not isinstance(output, str):
+                output = json.dumps(output, default=str)
+            found[call_id] = output
+    return found
+
+
+def _user_text(items: str | list[Any]) -> str:
+    if isinstance(items, str):
+        return items
+    texts = []
+    for item in items:
+        if isinstance(item, dict) and item.get("role") == "user":
+            content = item.get("content")
+            if isinstance(content, str):
+                texts.append(content)
+            elif isinstance(content, list):
+                texts.extend(part.get("text", "") for part in content if isinstance(part, dict))
+    return "\n\n".join(texts)
