@@ -177,6 +177,8 @@ DEMO_MODEL_DELAY = float(os.environ.get("DEMO_MODEL_DELAY", "0.04"))
 # A running run writes a heartbeat this often; one silent for RUN_STALE_SECONDS is interrupted.
 RUN_HEARTBEAT_SECONDS = envint("RUN_HEARTBEAT_SECONDS", 5)
 RUN_STALE_SECONDS = envint("RUN_STALE_SECONDS", 60)
+# A run waiting this long for a person's approval is ended (status "timed out") by the reaper.
+RUN_APPROVAL_TIMEOUT_SECONDS = envint("RUN_APPROVAL_TIMEOUT_SECONDS", 3600)
 # Largest tool output kept in one event (the full text still reaches the model).
 EVENT_OUTPUT_LIMIT = envint("EVENT_OUTPUT_LIMIT", 20_000)
 SANDBOX_SNAPSHOT_DIR = DATA_DIR / "snapshots"

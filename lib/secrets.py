@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -34,3 +35,38 @@ def unseal(token: str) -> Any:
 
 def is_sealed(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX)
+
+
+REDACTED = "[redacted]"
+# Shorter values would redact ordinary words; no real key is this short.
+MIN_SECRET_LENGTH = 8
+PROCESS_SECRET_NAMES = ("OPENAI_API_KEY", "E2B_API_KEY", "DJANGO_SECRET_KEY")
+
+
+def process_secret_values() -> set[str]:
+    """The dashboard's own keys (from its environment and settings)."""
+    values = {os.environ.get(name, "") for name in PROCESS_SECRET_NAMES}
+    values.add(settings.SECRET_KEY)
+    return {v for v in values if len(v) >= MIN_SECRET_LENGTH}
+
+
+def redact(value: Any, secrets: set[str]) -> Any:
+    """`value` (JSON-like) with every occurrence of each secret replaced by REDACTED."""
+    secrets = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}
+    if not secrets:
+        return value
+    ordered = sorted(secrets, key=len, reverse=True)
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, str):
+            for secret in ordered:
+                if secret in item:
+                    item = item.replace(secret, REDACTED)
+            return item
+        if isinstance(item, list):
+            return [clean(v) for v in item]
+        if isinstance(item, dict):
+            return {k: clean(v) for k, v in item.items()}
+        return item
+
+    return clean(value)

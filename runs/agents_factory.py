@@ -13,7 +13,6 @@ from django.conf import settings
 from .demo import DEMO_LABEL, DemoModel
 from .models import DEMO_MODEL
 
-CAPABILITIES = {"shell": Shell, "filesystem": Filesystem}
 REAL_MODELS = ["gpt-5.4", "gpt-5.4-mini"]
 
 # Tests put scripted models here (agents.testing.ScriptedModel) under a name of their choosing.
@@ -59,10 +58,46 @@ def build_model_settings(config: dict[str, Any]) -> ModelSettings:
     return ModelSettings(**options)
 
 
+async def _typing_needs_approval(_context, params: dict, _call_id: str) -> bool:
+    # Typing into a running shell is a command too (without this it bypasses the gate);
+    # an empty write only polls a command's output.
+    return bool(params.get("chars"))
+
+
+def _shell_asks_first(tools) -> None:
+    tools.exec_command.needs_approval = True
+    if tools.write_stdin is not None:
+        tools.write_stdin.needs_approval = _typing_needs_approval
+
+
+def _patches_ask_first(tools) -> None:
+    tools.apply_patch.needs_approval = True
+
+
+def build_capabilities(config: dict[str, Any]) -> list:
+    """The sandbox capabilities a config names, their tools gated by its "ask before" kinds
+    (the SDK's own approvals: `needs_approval`, set through each capability's configure_tools)."""
+    approvals = set(config.get("approvals") or ())
+    capabilities = []
+    for name in config.get("capabilities", []):
+        if name == "shell":
+            capabilities.append(
+                Shell(configure_tools=_shell_asks_first if "shell" in approvals else None)
+            )
+        elif name == "filesystem":
+            capabilities.append(
+                Filesystem(configure_tools=_patches_ask_first if "patch" in approvals else None)
+            )
+    return capabilities
+
+
 def build_agent(
     config: dict[str, Any], *, sandbox: bool = True, mcp_servers: list | None = None
 ) -> Agent:
-    """A SandboxAgent for runs in a sandbox; a plain Agent for one without (a coordinator)."""
+    """A SandboxAgent for runs in a sandbox; a plain Agent for one without (a coordinator).
+
+    The same config always builds the same agent (name, tools, servers in order): a paused
+    run's RunState is restored onto it."""
     common = {
         "name": config.get("name") or "Agent",
         "instructions": build_instructions(config),
@@ -72,5 +107,4 @@ def build_agent(
     }
     if not sandbox:
         return Agent(**common)
-    capabilities = [CAPABILITIES[c]() for c in config.get("capabilities", []) if c in CAPABILITIES]
-    return SandboxAgent(capabilities=capabilities, **common)
+    return SandboxAgent(capabilities=build_capabilities(config), **common)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.db import IntegrityError
 from django.db.models import Max
 from django.template.loader import render_to_string
 
@@ -25,8 +26,13 @@ def event_message(event: RunEvent) -> dict[str, Any]:
     return {"seq": event.seq, "html": render_event(event)}
 
 
+WRITE_ATTEMPTS = 5
+
+
 class EventLog:
-    """Appends to one run's log. One writer per run: the executor that owns it."""
+    """Appends to one run's log. Usually one writer per run, the executor that owns it; while a
+    run awaits approval, whoever decides (any process) writes, so a seq taken by another writer
+    is detected by the unique (run, seq) constraint and the next one is tried."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
@@ -34,13 +40,21 @@ class EventLog:
         self._layer = get_channel_layer()
 
     async def emit(self, kind: str, payload: dict[str, Any]) -> RunEvent:
-        if self._seq is None:
-            last = await RunEvent.objects.filter(run_id=self.run.pk).aaggregate(m=Max("seq"))
-            self._seq = last["m"] or 0
-        self._seq += 1
-        event = await RunEvent.objects.acreate(
-            run_id=self.run.pk, seq=self._seq, kind=kind, payload=payload
-        )
+        for attempt in range(WRITE_ATTEMPTS):
+            if self._seq is None:
+                last = await RunEvent.objects.filter(run_id=self.run.pk).aaggregate(m=Max("seq"))
+                self._seq = last["m"] or 0
+            try:
+                event = await RunEvent.objects.acreate(
+                    run_id=self.run.pk, seq=self._seq + 1, kind=kind, payload=payload
+                )
+            except IntegrityError:
+                self._seq = None
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                continue
+            self._seq += 1
+            break
         if self._layer is not None:
             await self._layer.group_send(
                 self.run.group_name, {"type": MESSAGE_TYPE, **event_message(event)}

@@ -1,7 +1,9 @@
 """Execute one run: the sandbox, the SDK Runner, the event log, heartbeat and cancel.
 
-Whatever happens, the run ends in a terminal status with a message, and its sandbox is stopped
-and its state stored.
+Whatever happens, the run ends in a terminal status with a message, or waits for a person's
+approval with its RunState stored (runs/approvals.py); either way its sandbox is stopped and
+its state stored, and no worker waits with it. A run re-queued after the decisions continues
+from that RunState; a turn of a conversation starts from its thread's history (runs/threads.py).
 """
 
 from __future__ import annotations
@@ -14,16 +16,20 @@ from agents import RunConfig, Runner
 from agents.exceptions import MaxTurnsExceeded
 from agents.run_config import SandboxRunConfig
 from django.conf import settings
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from lib.errors import describe_error
 from sandboxes.services import sandbox_attached
 
 from .agents_factory import build_agent
+from .approvals import approvals_record, seal_state, state_with_decisions
 from .event_log import EventLog
 from .mcp import connect_servers
 from .models import Run
 from .sdk_events import StreamNormaliser
+from .threads import thread_history_save, turn_input
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +38,17 @@ STATE_INTERVAL_SECONDS = 1.0
 
 
 async def run_execute(*, run_id: int) -> None:
-    # Claim the run: exactly one executor moves it from queued to running.
+    # Claim the run: exactly one executor moves it from queued to running (a run continuing
+    # after its approvals keeps the time it first started).
+    now = timezone.now()
     claimed = await Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).aupdate(
-        status=Run.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
+        status=Run.Status.RUNNING,
+        started_at=Coalesce(F("started_at"), Value(now)),
+        heartbeat_at=now,
     )
     if not claimed:
         return
-    run = await Run.objects.select_related("session").aget(pk=run_id)
+    run = await Run.objects.select_related("session", "thread").aget(pk=run_id)
     log = EventLog(run)
     await log.emit_state()
     await Executor(run, log).execute()
@@ -49,6 +59,7 @@ class Executor:
         self.run = run
         self.log = log
         self.cancelled = False
+        self.result = None
         self._state_at = float("-inf")
 
     async def execute(self) -> None:
@@ -61,10 +72,15 @@ class Executor:
             else:
                 async with sandbox_attached(run.session) as sandbox:
                     await self._run_agent(sandbox)
+            # The sandbox is stopped and stored by now: a paused run holds nothing.
             if self.cancelled:
                 run.status = Run.Status.CANCELLED
                 run.error = "Cancelled by the user."
+            elif self.result is not None and self.result.interruptions:
+                await self._await_approval(self.result)
+                return
             else:
+                await self._complete(self.result)
                 run.status = Run.Status.SUCCEEDED
         except MaxTurnsExceeded as error:
             run.status = Run.Status.FAILED
@@ -83,7 +99,12 @@ class Executor:
     async def _run_agent(self, sandbox) -> None:
         async with contextlib.AsyncExitStack() as stack:
             specs = self.run.config.get("mcp_servers") or []
-            servers = await connect_servers(specs, sandbox, stack)
+            servers = await connect_servers(
+                specs,
+                sandbox,
+                stack,
+                require_approval="mcp" in (self.run.config.get("approvals") or ()),
+            )
             tool_servers = {}
             for server, url, tools in servers:
                 await self.log.emit(
@@ -97,11 +118,22 @@ class Executor:
             )
             await self._stream(agent, sandbox, StreamNormaliser(tool_servers=tool_servers))
 
+    async def _input(self, agent):
+        """A paused run continues from its RunState with the decisions applied; a turn of a
+        conversation starts from the thread's history; a one-shot run from its prompt."""
+        run = self.run
+        if run.paused_state:
+            return await state_with_decisions(agent, run)
+        if run.thread_id is not None:
+            return turn_input(run.thread, run.prompt)
+        return run.prompt
+
     async def _stream(self, agent, sandbox, normaliser: StreamNormaliser) -> None:
         run = self.run
         result = Runner.run_streamed(
             agent,
-            run.prompt,
+            await self._input(agent),
+            # On a continued run the SDK keeps the RunState's own limit and count.
             max_turns=run.config.get("max_turns") or 20,
             run_config=RunConfig(
                 sandbox=SandboxRunConfig(session=sandbox) if sandbox is not None else None,
@@ -120,10 +152,39 @@ class Executor:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-        if not self.cancelled:
-            output = result.final_output
-            run.final_output = output if isinstance(output, str) else str(output or "")
+        self.result = result
         self._take_usage(result)
+
+    async def _complete(self, result) -> None:
+        """A finished turn: its answer, and the conversation the next turn continues from."""
+        run = self.run
+        output = result.final_output
+        run.final_output = output if isinstance(output, str) else str(output or "")
+        if run.thread_id is not None:
+            await thread_history_save(run=run, items=result.to_input_list())
+
+    async def _await_approval(self, result) -> None:
+        """Store the paused RunState and one Approval per call, then let the run wait: the
+        decisions re-queue it (services.approval_decide)."""
+        run = self.run
+        run.paused_state = seal_state(result)
+        run.status = Run.Status.AWAITING_APPROVAL
+        run.awaiting_since = timezone.now()
+        approvals = await approvals_record(run, result.interruptions)
+        await run.asave(
+            update_fields=[
+                "status",
+                "paused_state",
+                "awaiting_since",
+                "requests",
+                "input_tokens",
+                "output_tokens",
+                "total_tokens",
+            ]
+        )
+        for approval in approvals:
+            await self.log.emit("approval_requested", approval.payload())
+        await self.log.emit_state()
 
     async def _add_usage(self, usage: dict[str, int]) -> None:
         """Live usage: counted per response, shown at most once a second (a state event per
@@ -167,11 +228,13 @@ class Executor:
     async def _finish(self) -> None:
         run = self.run
         run.finished_at = timezone.now()
+        run.paused_state = ""  # an ended run never continues
         await run.asave(
             update_fields=[
                 "status",
                 "error",
                 "final_output",
+                "paused_state",
                 "finished_at",
                 "requests",
                 "input_tokens",

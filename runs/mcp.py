@@ -38,23 +38,30 @@ def e2b_gateway_settings(specs: list[dict[str, Any]]) -> dict[str, dict[str, str
     return {s["name"]: unseal(s["settings"]) for s in specs if s.get("kind") == "e2b"}
 
 
-async def e2b_gateway(sandbox: Any) -> MCPServerStreamableHttp:
+async def e2b_gateway(sandbox: Any, *, require_approval: bool = False) -> MCPServerStreamableHttp:
     """Connect to the MCP gateway inside an E2B sandbox with its bearer token."""
     url, token = await BACKENDS[SandboxSession.Backend.E2B].mcp_gateway(sandbox)
     return MCPServerStreamableHttp(
         params={"url": url, "headers": {"Authorization": f"Bearer {token}"}},
         name=E2B_GATEWAY_NAME,
         cache_tools_list=True,
+        require_approval="always" if require_approval else None,
     )
 
 
 async def connect_servers(
-    specs: list[dict[str, Any]], sandbox: Any, stack: contextlib.AsyncExitStack
+    specs: list[dict[str, Any]],
+    sandbox: Any,
+    stack: contextlib.AsyncExitStack,
+    *,
+    require_approval: bool = False,
 ) -> list[tuple[MCPServer, str, list[str]]]:
-    """Connected servers with the public URL and tool names of each, closed by `stack`."""
+    """Connected servers with the public URL and tool names of each, closed by `stack`.
+
+    `require_approval`: every tool call of these servers waits for a person's approval."""
     connected = []
     if any(spec.get("kind") == "e2b" for spec in specs):
-        server = await e2b_gateway(sandbox)
+        server = await e2b_gateway(sandbox, require_approval=require_approval)
         await stack.enter_async_context(server)
         url = public_url(server.params["url"])
         connected.append((server, url, [t.name for t in await server.list_tools()]))
@@ -67,6 +74,7 @@ async def connect_servers(
             params={"url": url, "headers": headers, "timeout": 15},
             name=spec["name"],
             cache_tools_list=True,
+            require_approval="always" if require_approval else None,
         )
         await stack.enter_async_context(server)
         connected.append((server, public_url(url), [t.name for t in await server.list_tools()]))

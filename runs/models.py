@@ -5,6 +5,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from lib.secrets import unseal
 from sandboxes.models import SandboxSession
 
 DEMO_MODEL = "demo"
@@ -12,6 +13,12 @@ DEMO_MODEL = "demo"
 CAPABILITY_CHOICES = [
     ("shell", "Shell (exec_command, write_stdin)"),
     ("filesystem", "Filesystem (apply_patch, view_image)"),
+]
+# "Ask before": the kinds of tool call a person approves before they run (config["approvals"]).
+APPROVAL_CHOICES = [
+    ("shell", "shell commands"),
+    ("patch", "patches"),
+    ("mcp", "MCP tool calls"),
 ]
 TOOL_CHOICE_CHOICES = [
     ("auto", "auto"),
@@ -35,6 +42,8 @@ class AgentConfig(models.Model):
     # [{"name", "kind": "http", "url", "headers": sealed}] or [{"name", "kind": "e2b",
     # "settings": sealed}]: secrets sealed (runs.secrets), never stored or shown in clear.
     mcp_servers = models.JSONField(default=list, blank=True)
+    # Kinds of tool call that wait for a person's approval: a subset of APPROVAL_CHOICES' keys.
+    approvals = models.JSONField(default=list, blank=True)
     preset = models.SlugField(max_length=60, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -55,12 +64,38 @@ class AgentConfig(models.Model):
             "max_turns": self.max_turns,
             "model_settings": dict(self.model_settings),
             "mcp_servers": list(self.mcp_servers),
+            "approvals": list(self.approvals),
         }
+
+
+class Thread(models.Model):
+    """A conversation on a sandbox session. Its runs are its turns; `history` is the SDK's input
+    list after the last completed turn (`result.to_input_list()`), which the next turn continues
+    from. Sealed at rest: tool outputs hold whatever a command printed."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    session = models.ForeignKey(SandboxSession, related_name="threads", on_delete=models.CASCADE)
+    history = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Conversation #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return f"{self.session.get_absolute_url()}?thread={self.pk}"
+
+    def history_items(self) -> list:
+        return unseal(self.history) if self.history else []
 
 
 class RunQuerySet(models.QuerySet):
     def active(self) -> RunQuerySet:
-        """Queued or running: what holds a sandbox (one rule, used everywhere)."""
+        """Queued, running or awaiting approval: unfinished, so it holds its session (no other
+        run, pause or new turn starts there). One rule, used everywhere."""
         return self.filter(status__in=Run.ACTIVE_STATUSES)
 
     def on_session(self, session) -> RunQuerySet:
@@ -75,8 +110,10 @@ class Run(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
         INTERRUPTED = "interrupted", "Interrupted"
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+        TIMED_OUT = "timed_out", "Timed out"
 
-    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING, Status.AWAITING_APPROVAL)
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     # No session: an agent without a sandbox (a lane group's coordinator).
@@ -88,6 +125,11 @@ class Run(models.Model):
     )
     lane_label = models.CharField(max_length=80, blank=True)
     is_coordinator = models.BooleanField(default=False)
+    # A turn of a conversation (None: a one-shot run, e.g. a lane or a coordinator).
+    thread = models.ForeignKey(
+        Thread, null=True, blank=True, related_name="runs", on_delete=models.CASCADE
+    )
+    turn = models.PositiveIntegerField(default=0)
     agent_config = models.ForeignKey(AgentConfig, null=True, blank=True, on_delete=models.SET_NULL)
     # The agent exactly as it ran; later edits to the preset do not rewrite history.
     config = models.JSONField(default=dict)
@@ -100,6 +142,9 @@ class Run(models.Model):
     output_tokens = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    # While awaiting approval: the SDK's RunState (`to_state().to_json()`), sealed, and since when.
+    paused_state = models.TextField(blank=True)
+    awaiting_since = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -141,14 +186,18 @@ class Run(models.Model):
 
     def state_payload(self) -> dict:
         """Everything the run's summary shows; stored as a `state` event at each change."""
-        return {
+        payload = {
             "status": self.status,
+            "label": self.get_status_display(),
             "final_output": self.final_output,
             "error": self.error,
             "usage": self.usage(),
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
         }
+        if self.status == self.Status.AWAITING_APPROVAL:
+            payload["approval_timeout_minutes"] = settings.RUN_APPROVAL_TIMEOUT_SECONDS // 60
+        return payload
 
 
 class LaneGroup(models.Model):
@@ -169,6 +218,81 @@ class LaneGroup(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("lane_group_detail", args=[self.pk])
+
+
+class Approval(models.Model):
+    """A tool call waiting for (or given) a person's decision, one per call of a paused run."""
+
+    class Decision(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Kind(models.TextChoices):
+        SHELL = "shell", "Shell command"
+        STDIN = "stdin", "Input to a running command"
+        PATCH = "patch", "Patch"
+        MCP = "mcp", "MCP tool call"
+        TOOL = "tool", "Tool call"
+
+    PLURALS = {
+        Kind.SHELL: "shell commands",
+        Kind.STDIN: "inputs to running commands",
+        Kind.PATCH: "patches",
+        Kind.MCP: "MCP tool calls",
+        Kind.TOOL: "tool calls",
+    }
+
+    run = models.ForeignKey(Run, related_name="approvals", on_delete=models.CASCADE)
+    call_id = models.CharField(max_length=200)
+    tool = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # What the person decides on, exactly as the model asked: {"command"} / {"patch"} /
+    # {"arguments", "server"}.
+    detail = models.JSONField(default=dict)
+    decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.PENDING)
+    # Approved with "all of this kind for this run" (the SDK's always_approve).
+    always = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "call_id"], name="unique_run_call_approval")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of run {self.run_id} ({self.decision})"
+
+    def payload(self) -> dict:
+        """What an approval event shows."""
+        return {
+            "approval": self.pk,
+            "call": self.call_id,
+            "tool": self.tool,
+            "kind": self.kind,
+            "kind_label": self.get_kind_display(),
+            "kind_plural": self.PLURALS.get(self.kind, "calls"),
+            **self.detail,
+        }
+
+    def decision_payload(self, *, by: str = "", note: str = "") -> dict:
+        """What an approval_decided event shows: the call, the decision, who and why."""
+        return {
+            **self.payload(),
+            "decision": self.decision,
+            "by": by,
+            "reason": self.reason,
+            "always": self.always,
+            "note": note,
+        }
 
 
 class RunEvent(models.Model):

@@ -1,4 +1,5 @@
-"""Nothing stays "running" forever: runs whose heartbeat went stale become interrupted."""
+"""Nothing stays "running" forever: runs whose heartbeat went stale become interrupted, runs
+nobody approved in time end timed out."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from sandboxes.reaper import reap_previews, reap_sessions
 from sandboxes.services import session_release_after_crash
 
 from .event_log import EventLog
-from .models import Run
-from .services import run_end_unstarted
+from .models import Approval, Run
+from .services import run_end_awaiting, run_end_unstarted
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +68,32 @@ async def _reap_orphaned_coordinators(cutoff) -> int:
     return count
 
 
+async def reap_unanswered_approvals() -> int:
+    """Runs nobody approved or rejected within RUN_APPROVAL_TIMEOUT_SECONDS end "timed out";
+    their pending calls never run. (They hold no worker and no sandbox while they wait.)"""
+    timeout = settings.RUN_APPROVAL_TIMEOUT_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=timeout)
+    waiting = Run.objects.filter(status=Run.Status.AWAITING_APPROVAL, awaiting_since__lt=cutoff)
+    count = 0
+    async for run in waiting:
+        minutes = f"{timeout // 60} min" if timeout >= 120 else f"{timeout} s"
+        if await run_end_awaiting(
+            run=run,
+            status=Run.Status.TIMED_OUT,
+            error=f"Nobody approved or rejected the pending call within {minutes}; the run was "
+            "ended and the call never ran.",
+            decision=Approval.Decision.EXPIRED,
+        ):
+            count += 1
+    return count
+
+
 async def reap_once() -> dict[str, int]:
-    """One pass: stale runs, dead previews and stray processes, vanished sandboxes."""
+    """One pass: stale runs, unanswered approvals, dead previews and stray processes, vanished
+    sandboxes."""
     return {
         "runs interrupted": await reap_stale_runs(),
+        "runs timed out awaiting approval": await reap_unanswered_approvals(),
         "previews and processes": await reap_previews(),
         "sessions and workspaces": await reap_sessions(),
     }

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from collections.abc import Iterable
 
-from .models import AgentConfig, LaneGroup, Run, RunEvent
+from django.db.models import QuerySet, Sum
+
+from .models import AgentConfig, Approval, LaneGroup, Run, RunEvent, Thread
+
+USAGE_FIELDS = ("requests", "input_tokens", "output_tokens", "total_tokens")
 
 
 def runs_of(user) -> QuerySet[Run]:
@@ -37,3 +41,39 @@ def lane_group_runs(group: LaneGroup) -> list[Run]:
 
 def run_events(run: Run, *, after: int = 0) -> QuerySet[RunEvent]:
     return RunEvent.objects.filter(run_id=run.pk, seq__gt=after).order_by("seq")
+
+
+def usage_of(runs: QuerySet[Run] | Iterable[Run]) -> dict[str, int]:
+    """The usage of a set of runs, summed: a thread's turns, a version's history. The one place
+    that adds usage up (cost per model joins here)."""
+    if isinstance(runs, QuerySet):
+        sums = runs.aggregate(**{name: Sum(name) for name in USAGE_FIELDS})
+        return {name: sums[name] or 0 for name in USAGE_FIELDS}
+    runs = list(runs)
+    return {name: sum(getattr(run, name) for run in runs) for name in USAGE_FIELDS}
+
+
+def session_threads(session) -> QuerySet[Thread]:
+    """A session's conversations, newest first."""
+    return Thread.objects.filter(session=session)
+
+
+def thread_for_page(session, thread_id: str | None) -> Thread | None:
+    """The conversation a session page shows: the one asked for, else the newest."""
+    threads = session_threads(session)
+    if thread_id and thread_id.isdecimal():
+        return threads.filter(pk=int(thread_id)).first()
+    return threads.first()
+
+
+def thread_turns(thread: Thread) -> QuerySet[Run]:
+    return thread.runs.order_by("turn", "pk")
+
+
+def session_latest_run(session) -> Run | None:
+    """The newest run on a session (whatever started it): what its preview now shows."""
+    return Run.objects.on_session(session).order_by("-created_at", "-pk").first()
+
+
+def approvals_of(user) -> QuerySet[Approval]:
+    return Approval.objects.filter(run__owner=user).select_related("run")

@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from lib.secrets import is_sealed, unseal
+
 
 class ManifestQuerySet(models.QuerySet):
     def visible_to(self, user) -> ManifestQuerySet:
@@ -152,6 +154,28 @@ class SandboxSession(models.Model):
     @property
     def workspace_root(self) -> str:
         return ((self.sdk_state or {}).get("manifest") or {}).get("root", "")
+
+    # Options sealed at rest because they hold keys (E2B envs and MCP gateway settings).
+    SEALED_OPTIONS = ("envs", "mcp")
+
+    def secret_values(self) -> set[str]:
+        """Every secret value this session's options hold, for redacting what agents print."""
+        found: set[str] = set()
+
+        def collect(value) -> None:
+            if isinstance(value, str):
+                found.add(value)
+            elif isinstance(value, dict):
+                for item in value.values():
+                    collect(item)
+            elif isinstance(value, list):
+                for item in value:
+                    collect(item)
+
+        for name in self.SEALED_OPTIONS:
+            if is_sealed(sealed := self.options.get(name)):
+                collect(unseal(sealed))
+        return found
 
 
 class PreviewQuerySet(models.QuerySet):

@@ -8,7 +8,7 @@ from agents.usage import Usage
 from runs import agents_factory
 from runs.demo.responses import patch_call, stream_events_for
 from runs.executor import run_execute
-from runs.models import Run, RunEvent
+from runs.models import Run, RunEvent, Thread
 
 
 def shell_step(command: str, call_id: str, tokens: int = 10) -> ModelStep:
@@ -63,6 +63,33 @@ async def execute(session, prompt: str = "Do the thing", **config_overrides) -> 
     await run_execute(run_id=run.pk)
     await run.arefresh_from_db()
     return run
+
+
+async def execute_turn(
+    thread: Thread, prompt: str, *, approvals: tuple[str, ...] = (), **config_overrides
+) -> Run:
+    """The next turn of a conversation, executed here (not through the task backend)."""
+    turn = await thread.runs.acount() + 1
+    run = await Run.objects.acreate(
+        owner_id=thread.owner_id,
+        session_id=thread.session_id,
+        thread=thread,
+        turn=turn,
+        config=config(approvals=list(approvals), **config_overrides),
+        prompt=prompt,
+    )
+    await run_execute(run_id=run.pk)
+    await run.arefresh_from_db()
+    return run
+
+
+def input_kinds(items) -> list[str]:
+    """A model input list as item kinds: 'user', 'assistant', 'function_call', …"""
+    kinds = []
+    for item in items if isinstance(items, list) else [{"role": "user"}]:
+        item = item if isinstance(item, dict) else item.model_dump()
+        kinds.append(item.get("role") if item.get("type", "message") == "message" else item["type"])
+    return kinds
 
 
 async def events_of(run: Run) -> list[RunEvent]:
