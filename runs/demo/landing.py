@@ -12,7 +12,7 @@ back (`spec_from_source`) gives the current page.
 Stable API (used by the demo's workspace script and by homepage directions):
     LAYOUTS, spec_from_brief(brief, *, layout=None), apply_follow_up(spec, request),
     app_source(spec); plus spec_from_source(source), describe_changes(old, new),
-    is_edit_request(request).
+    reads_as_brief(request).
 """
 
 from __future__ import annotations
@@ -352,6 +352,9 @@ PAGE_WORDS = {
     "design",
     "write",
     "please",
+    "it",
+    "this",
+    "that",
     "for",
     "with",
     "of",
@@ -590,18 +593,33 @@ EDIT_VERBS = {
 }
 
 
-def is_edit_request(request: str) -> bool:
-    """Whether a request reads as a change to an existing page rather than a new brief."""
-    words = _words(request)
-    if not words:
-        return False
-    if words[0] in EDIT_VERBS or (
-        words[0] in {"please", "now", "ok", "and", "then"}
-        and len(words) > 1
-        and words[1] in EDIT_VERBS
-    ):
-        return not re.search(r"\b(?:landing page|homepage|website|site) for\b", request.lower())
-    return False
+PAGE_NOUNS = (
+    "page",
+    "landing page",
+    "homepage",
+    "home page",
+    "site",
+    "website",
+    "one-pager",
+    "dashboard",
+    "app",
+    "portfolio",
+    "storefront",
+)
+_BRIEF = re.compile(
+    r"\b(?:" + "|".join(re.escape(n) for n in PAGE_NOUNS) + r")\s+(?:for|about|called|named)\b"
+)
+
+
+def reads_as_brief(request: str) -> bool:
+    """Whether a request describes a page of its own ("A landing page for a bakery") rather
+    than a change to the current one ("make the header blue", "add pricing for two")."""
+    low = " ".join(request.lower().split())
+    if _BRIEF.search(low):
+        return True
+    return bool(
+        re.match(r"(?:an?|my|our)\b", low) and re.search(r"\b(?:for|about|called|named)\b", low)
+    )
 
 
 # Where a colour goes, by the words next to it.

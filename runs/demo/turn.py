@@ -9,7 +9,11 @@ from typing import Any
 
 @dataclass
 class Turn:
-    """One call to the model: its input items, the agent's instructions, the tools offered."""
+    """One call to the model: its input items, the agent's instructions, the tools offered.
+
+    In a conversation the input is the earlier turns' history, then the latest request, then
+    what this turn did so far; `request`, `outputs` and `number` are about the latest turn,
+    `earlier_requests` and `earlier_outputs` about the ones before it."""
 
     input: str | list[Any]
     tool_names: set[str] = field(default_factory=set)
@@ -21,10 +25,43 @@ class Turn:
         """Every user message of the input, in order (the request, and any follow-ups)."""
         return _user_text(self.input)
 
+    def _split(self) -> tuple[list[Any], list[Any]]:
+        """(the items before the latest user message, the items from it on)."""
+        if isinstance(self.input, str):
+            return [], [{"role": "user", "content": self.input}]
+        last = max((i for i, item in enumerate(self.input) if _is_user(item)), default=0)
+        return list(self.input[:last]), list(self.input[last:])
+
+    @property
+    def request(self) -> str:
+        """The latest user message: what this turn is asked to do."""
+        return _user_text(self._split()[1][:1])
+
+    @property
+    def earlier_requests(self) -> list[str]:
+        """The requests of the earlier turns of the conversation, oldest first."""
+        return [_user_text([item]) for item in self._split()[0] if _is_user(item)]
+
+    @property
+    def number(self) -> int:
+        """Which turn of the conversation this is (1 for the first)."""
+        return len(self.earlier_requests) + 1
+
     @property
     def outputs(self) -> dict[str, str]:
-        """Tool outputs so far, by call id."""
-        return _outputs_by_call(self.input)
+        """This turn's tool outputs so far, by call id."""
+        return _outputs_by_call(self._split()[1])
+
+    @property
+    def earlier_outputs(self) -> list[dict[str, str]]:
+        """The tool outputs of each earlier turn, by call id, oldest turn first."""
+        turns: list[list[Any]] = []
+        for item in self._split()[0]:
+            if _is_user(item):
+                turns.append([])
+            elif turns:
+                turns[-1].append(item)
+        return [_outputs_by_call(items) for items in turns]
 
 
 def command_output(tool_output: str) -> str:
@@ -50,6 +87,10 @@ def _outputs_by_call(items: str | list[Any]) -> dict[str, str]:
                 output = json.dumps(output, default=str)
             found[call_id] = output
     return found
+
+
+def _is_user(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("role") == "user"
 
 
 def _user_text(items: str | list[Any]) -> str:

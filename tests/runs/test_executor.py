@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from agents.testing import ModelStep
 
+from runs.demo import landing
 from runs.models import Run
 from sandboxes.models import SandboxSession
 
@@ -67,16 +68,17 @@ async def test_a_streamed_patch_lands_in_the_workspace(local_session):
     assert "+written by the agent" in patch_calls[0]["input"]
 
 
-async def test_the_demo_model_edits_the_app_so_it_shows_the_prompt(local_session):
+async def test_the_demo_model_builds_the_page_the_prompt_describes(local_session):
     prompt = "A dark landing page for a green tea shop. Add a menu."
     run = await execute(local_session, prompt=prompt, model="demo")
 
     assert run.status == Run.Status.SUCCEEDED, run.error
     app = Path(local_session.workspace_root, "src/App.tsx").read_text()
-    assert '"A dark landing page for a green tea shop."' in app
-    assert "Edited by the offline demo agent" in app
-    assert "#0f172a" in app  # "dark" chose the dark theme
-    assert "A dark landing page for a green tea shop." in run.final_output
+    spec = landing.spec_from_source(app)
+    assert spec["brand"] == "Green Tea Shop"
+    assert spec["theme"] == "dark"  # "dark" chose the dark theme
+    assert "Built by the offline demo model (a script, no LLM)" in app
+    assert "I built a landing page for “Green Tea Shop”" in run.final_output
     assert run.requests >= 4 and run.total_tokens > 0
     kinds = [e.kind for e in await events_of(run)]
     assert {"reasoning", "tool_call", "tool_output", "text_delta", "message"} <= set(kinds)

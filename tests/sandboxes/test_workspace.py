@@ -27,7 +27,7 @@ from ..helpers import execute
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PROMPT = "A dark dashboard for a green tea shop. Show today's teas and a loyalty counter."
-HEADLINE = "A dark dashboard for a green tea shop"
+BRAND = "Green Tea Shop"  # the demo's landing page is named after the brief's subject
 SECRET = "top secret, outside the workspace"
 # What htmx sends when the tree loads a file into the viewer (hx-target="#ws-viewer").
 HTMX = {"HX-Request": "true", "HX-Target": "ws-viewer"}
@@ -210,7 +210,7 @@ async def test_the_changes_after_a_demo_run_show_the_edit_line_by_line(client, l
     app = result.files[0]
     added = [line for cls, line in app.lines if cls == "d-add"]
     removed = [line for cls, line in app.lines if cls == "d-del"]
-    assert any(line.startswith("+const title = ") and HEADLINE in line for line in added)
+    assert f'+  "brand": "{BRAND}",' in added
     assert "-      <h1>Vite + React starter</h1>" in removed
     assert app.lines[0][0] == "d-hunk" and app.lines[0][1].startswith("@@ ")
     assert app.additions == len(added) and app.deletions == len(removed)
@@ -219,7 +219,7 @@ async def test_the_changes_after_a_demo_run_show_the_edit_line_by_line(client, l
     assert response.status_code == 200
     page = response.content.decode()
     assert "1 file changed since the starter" in page
-    assert f'<span class="d-add">+const title = &quot;{HEADLINE}' in page
+    assert f'<span class="d-add">+  &quot;brand&quot;: &quot;{BRAND}&quot;,</span>' in page
     assert '<span class="d-del">-      &lt;h1&gt;Vite + React starter&lt;/h1&gt;</span>' in page
     assert '<span class="d-hunk">@@ ' in page
 
