@@ -4,7 +4,13 @@ from django.conf import settings
 from lib.forms import parse_header_lines
 
 from .agents_factory import default_model, model_choices
-from .models import CAPABILITY_CHOICES, DEMO_MODEL, TOOL_CHOICE_CHOICES, AgentConfig
+from .models import (
+    APPROVAL_CHOICES,
+    CAPABILITY_CHOICES,
+    DEMO_MODEL,
+    TOOL_CHOICE_CHOICES,
+    AgentConfig,
+)
 
 
 class AgentForm(forms.Form):
@@ -26,13 +32,23 @@ class AgentForm(forms.Form):
         initial=["shell", "filesystem"],
         required=False,
     )
+    approvals = forms.MultipleChoiceField(
+        label="Ask before",
+        choices=APPROVAL_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="The run pauses on each such call until you approve or reject it.",
+    )
     tool_choice = forms.ChoiceField(choices=TOOL_CHOICE_CHOICES, initial="auto")
     max_turns = forms.IntegerField(min_value=1, max_value=200, initial=20)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, approvals: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["model"].initial = default_model()
         self.model_choices = model_choices()
+        if not approvals:
+            # Versions build side by side unattended: nobody to ask.
+            del self.fields["approvals"]
 
     def clean_model(self) -> str:
         model = self.cleaned_data["model"].strip()
@@ -58,6 +74,7 @@ class AgentForm(forms.Form):
             "tool_choice": data["tool_choice"],
             "max_turns": data["max_turns"],
             "model_settings": {},
+            "approvals": list(data.get("approvals") or []),
         }
 
 
@@ -66,6 +83,28 @@ class RunForm(AgentForm):
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What should the agent build?"}),
         error_messages={"required": "Write a prompt for the agent."},
     )
+
+
+class FollowUpForm(forms.Form):
+    """The next turn of a conversation: a request, same agent as the last turn."""
+
+    prompt = forms.CharField(
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "Ask for a change, e.g. “make the header blue”"}
+        ),
+        error_messages={"required": "Write what the agent should do next."},
+        max_length=20_000,
+    )
+    approvals = forms.MultipleChoiceField(
+        label="Ask before",
+        choices=APPROVAL_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    def config(self, last: dict) -> dict:
+        """The last turn's agent, with this turn's "ask before" choice."""
+        return {**last, "approvals": list(self.cleaned_data.get("approvals") or [])}
 
 
 class McpServerForm(forms.Form):

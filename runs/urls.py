@@ -6,6 +6,12 @@ urlpatterns = [
     path("sessions/<int:session_pk>/runs/", runs.run_create, name="run_create"),
     path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
     path("runs/<int:pk>/cancel/", runs.run_cancel, name="run_cancel"),
+    path(
+        "runs/<int:pk>/approvals/<int:approval_pk>/",
+        runs.approval_decide,
+        name="approval_decide",
+    ),
+    path("sessions/<int:session_pk>/threads/", runs.thread_create, name="thread_create"),
     path("agents/", agents.agent_list, name="agent_list"),
     path("agents/new/", agents.agent_edit, name="agent_new"),
     path("agents/<int:pk>/", agents.agent_edit, name="agent_edit"),

@@ -1,26 +1,46 @@
-"""Runs: start one in a session, watch it live, cancel it."""
+"""Runs: start one in a session (a conversation's next turn), watch it live, approve or reject
+what it asks, cancel it; conversations: start a new one."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, htmx_redirect
-from sandboxes.views.sessions import get_session_for_user, render_session_page
+from sandboxes.views.sessions import (
+    get_session_for_user,
+    render_session_page,
+    session_preview_frame,
+)
 
 from .. import selectors, services
-from ..forms import RunForm
-from ..models import Run
+from ..forms import FollowUpForm, RunForm
+from ..models import Approval, Run, Thread
 
 
 def _get_run_for_user(request: HttpRequest, pk: int) -> Run:
     return get_object_or_404(selectors.run_detail_queryset(request.user), pk=pk)
 
 
+def _thread_of(request: HttpRequest, session) -> Thread | None:
+    """The conversation a form names (one of this session's), or None for the session's newest."""
+    value = request.POST.get("thread", "")
+    if not value:
+        return None
+    if not value.isdecimal():
+        raise Http404("No such conversation.")
+    return get_object_or_404(selectors.session_threads(session), pk=int(value))
+
+
 @require_POST
 def run_create(request: HtmxHttpRequest, session_pk: int) -> HttpResponse:
     session = get_session_for_user(request, session_pk)
+    thread = _thread_of(request, session)
+    if "follow_up" in request.POST:
+        return _follow_up(request, session, thread)
     form = RunForm(request.POST)
     if form.is_valid():
         try:
@@ -29,21 +49,72 @@ def run_create(request: HtmxHttpRequest, session_pk: int) -> HttpResponse:
                 session=session,
                 config=form.agent_config(),
                 prompt=form.cleaned_data["prompt"],
+                thread=thread,
             )
         except services.RunRefused as error:
             form.add_error(None, str(error))
         else:
             return htmx_redirect(request, run.get_absolute_url())
     if request.htmx:
-        return render(
-            request, "runs/_run_form.html", {"session": session, "run_form": form}, status=400
-        )
+        context = {"session": session, "run_form": form, "thread": thread}
+        return render(request, "runs/_run_form.html", context, status=400)
     return render_session_page(request, session, run_form=form, status=400)
+
+
+def _follow_up(request: HtmxHttpRequest, session, thread: Thread | None) -> HttpResponse:
+    """The next turn of a conversation, same agent as its last turn. From the session page it
+    stays there (the conversation is swapped in place, the preview keeps running); from a run
+    page it opens the conversation at the new turn."""
+    form = FollowUpForm(request.POST)
+    last = selectors.thread_turns(thread).last() if thread is not None else None
+    if last is None:
+        raise Http404("Follow-ups continue a conversation that has a turn.")
+    if form.is_valid():
+        try:
+            run = services.run_start(
+                owner=request.user,
+                session=session,
+                config=form.config(last.config),
+                prompt=form.cleaned_data["prompt"],
+                thread=thread,
+            )
+        except services.RunRefused as error:
+            form.add_error(None, str(error))
+        else:
+            if request.POST.get("from") == "run":
+                return htmx_redirect(request, f"{thread.get_absolute_url()}#turn-{run.pk}")
+            if request.htmx:
+                return render_session_page(request, session, thread=thread)
+            return redirect(f"{thread.get_absolute_url()}#turn-{run.pk}")
+    if request.POST.get("from") == "run":
+        for error in form.errors.get("prompt", []) + form.non_field_errors():
+            messages.error(request, error)
+        return htmx_redirect(request, last.get_absolute_url())
+    return render_session_page(request, session, thread=thread, follow_up_form=form, status=400)
+
+
+@require_POST
+def thread_create(request: HtmxHttpRequest, session_pk: int) -> HttpResponse:
+    """ "New conversation": the next turn starts with no history, on the same files."""
+    session = get_session_for_user(request, session_pk)
+    thread = services.thread_start(owner=request.user, session=session)
+    return htmx_redirect(request, thread.get_absolute_url())
 
 
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run_for_user(request, pk)
-    return render(request, "runs/run_detail.html", {"run": run, "session": run.session})
+    context = {"run": run, "session": run.session}
+    if run.thread_id is not None:
+        last = selectors.thread_turns(run.thread).last()
+        context |= {
+            "thread": run.thread,
+            "is_last_turn": last is not None and last.pk == run.pk,
+            "turns": run.thread.runs.count(),
+            "follow_up_form": FollowUpForm(initial={"approvals": run.config.get("approvals", [])}),
+        }
+    if run.session is not None:
+        context["preview"] = session_preview_frame(request, run.session)["preview"]
+    return render(request, "runs/run_detail.html", context)
 
 
 @require_POST
@@ -56,3 +127,52 @@ async def run_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if request.htmx:
         return HttpResponse(status=204)
     return redirect(run.get_absolute_url())
+
+
+DECISIONS = {
+    "approve": (True, False),
+    "approve_all": (True, True),
+    "reject": (False, False),
+}
+
+
+@require_POST
+async def approval_decide(request: HtmxHttpRequest, pk: int, approval_pk: int) -> HttpResponse:
+    """Approve or reject a call a paused run waits on; the decision is an event in its log, and
+    reaches every open page over the websocket."""
+    user = await request.auser()
+    approval = await aget_object_or_404(
+        Approval.objects.select_related("run"), pk=approval_pk, run__pk=pk, run__owner=user
+    )
+    choice = request.POST.get("decision", "")
+    if choice not in DECISIONS:
+        error = "Choose approve, approve all of this kind, or reject."
+    else:
+        approve, always = DECISIONS[choice]
+        try:
+            await services.approval_decide(
+                approval=approval,
+                user=user,
+                approve=approve,
+                always=always,
+                reason=request.POST.get("reason", ""),
+            )
+            error = ""
+        except services.ApprovalRefused as refused:
+            error = str(refused)
+        await approval.arefresh_from_db()
+    if not request.htmx:
+        if error:
+            await sync_to_async(messages.error)(request, error)
+        return redirect(approval.run.get_absolute_url())
+    by = user.get_username() if approval.decided_by_id else ""
+    context = {
+        "run_id": pk,
+        "payload": approval.decision_payload(by=by),
+        "error": error,
+        "standalone": True,
+    }
+    if approval.decision == Approval.Decision.PENDING:
+        # Nothing recorded (a bad choice): the buttons stay, with the reason above them.
+        return await sync_to_async(render)(request, "runs/_approval_pending.html", context)
+    return await sync_to_async(render)(request, "runs/_approval_decided.html", context)

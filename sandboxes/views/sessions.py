@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from lib.errors import describe_error
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
-from runs.forms import RunForm
+from runs import selectors as run_selectors
+from runs.forms import FollowUpForm, RunForm
 from runs.selectors import runs_of, session_runs
 
 from .. import selectors, services, workspace
 from ..backends import BACKENDS, BackendUnavailable
 from ..forms import PreviewForm, SessionForm
-from ..models import Manifest, SandboxSession
+from ..grants import grant_for_user, preview_entry_url
+from ..models import Manifest, Preview, SandboxSession
 
 
 def get_session_for_user(request: HttpRequest, pk: int) -> SandboxSession:
@@ -135,15 +137,58 @@ async def session_extend(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return await _session_action(request, pk, extend, f"Timeout set to {minutes} min from now.")
 
 
+def session_preview_frame(request: HttpRequest, session: SandboxSession) -> dict:
+    """The session's newest live preview, and the signed URL its iframe opens once ready."""
+    preview = session.previews.filter(status__in=Preview.ACTIVE_STATUSES).order_by("-pk").first()
+    frame_url = None
+    if preview is not None and preview.status == Preview.Status.READY:
+        frame_url = preview_entry_url(request, preview, grant_for_user(preview, request.user))
+    return {"preview": preview, "frame_url": frame_url}
+
+
+def conversation_context(session: SandboxSession, thread, follow_up_form=None) -> dict:
+    """A conversation as the session page shows it: its turns, their summed usage, the box
+    for the next turn."""
+    turns = list(run_selectors.thread_turns(thread)) if thread is not None else []
+    last = turns[-1] if turns else None
+    if follow_up_form is None and last is not None:
+        follow_up_form = FollowUpForm(initial={"approvals": last.config.get("approvals", [])})
+    return {
+        "thread": thread,
+        "turns": turns,
+        "last_turn": last,
+        "thread_usage": run_selectors.usage_of(turns),
+        "follow_up_form": follow_up_form,
+    }
+
+
+# Fragments of the session page that ask for themselves (hx-target = their id).
+SESSION_FRAGMENTS = {
+    "session-main": "sandboxes/_session_main.html",
+    "conversation": "runs/_conversation.html",
+    "follow-up": "runs/_follow_up.html",
+    "session-preview": "sandboxes/_session_preview.html",
+    "session-files": "sandboxes/_session_files.html",
+    "thread-usage": "runs/_thread_usage.html",
+}
+
+
 def render_session_page(
     request: HtmxHttpRequest,
     session: SandboxSession,
     *,
     run_form=None,
     preview_form=None,
+    thread=None,
+    follow_up_form=None,
     status: int = 200,
 ) -> HttpResponse:
-    """The session page; its main part alone when htmx polls it (a sandbox being created)."""
+    """The session page: the conversation (turns, then the box for the next one) beside the
+    preview and the files. A fragment alone when htmx asks for one (SESSION_FRAGMENTS)."""
+    if thread is None:
+        thread = run_selectors.thread_for_page(session, request.GET.get("thread"))
+        if thread is None and request.GET.get("thread"):
+            raise Http404("No such conversation on this sandbox.")
     context = {
         "session": session,
         "files": workspace.listing(session),
@@ -151,10 +196,11 @@ def render_session_page(
         "run_form": run_form or RunForm(),
         "previews": session.previews.all()[:10],
         "preview_form": preview_form or PreviewForm(),
+        "threads": run_selectors.session_threads(session)[:20],
+        **conversation_context(session, thread, follow_up_form),
+        **session_preview_frame(request, session),
     }
-    template = "sandboxes/session_detail.html"
-    if htmx_target(request) == "session-main":
-        template = "sandboxes/_session_main.html"
+    template = SESSION_FRAGMENTS.get(htmx_target(request) or "", "sandboxes/session_detail.html")
     return render(request, template, context, status=status)
 
 

@@ -2,21 +2,40 @@
 // The server sends {"events": [{"seq": n, "html": "..."}]}; each html fragment carries
 // hx-swap-oob targets and is applied with htmx.swap. Unlike htmx's ws extension, this
 // reconnects after every close (daphne closes idle sockets with 1000) and never replays twice.
+//
+// Roots are [data-run-stream] elements. data-run-stream="lazy" waits until the <details> it
+// holds is opened (older turns of a conversation). Roots swapped in later by htmx start too;
+// a root htmx removes closes its socket. When a run finishes or pauses for approval, its root
+// fires "run-finished" / "run-paused" (bubbling), so parts of the page can refresh themselves.
 (function () {
   "use strict";
   const REFUSED = 4403;
 
   function start(root) {
+    if (root.runStream) return;
     let lastSeq = 0;
     let delay = 500;
     let socket = null;
+    let stopped = false;
     const conn = root.querySelector("[data-conn]");
     const hint = root.querySelector("[data-empty-hint]");
     const setConn = (text, cls) => {
       if (conn) { conn.textContent = text; conn.className = "conn " + (cls || ""); }
     };
-    // Several runs can stream on one page (lanes): each root watches its own run's state.
+    // Several runs can stream on one page (lanes, turns): each root watches its own state.
     const finished = () => root.querySelector("[data-run-finished]") !== null;
+    const paused = () => root.querySelector("[data-run-paused]") !== null;
+    let wasFinished = finished();
+    let wasPaused = paused();
+
+    function announce() {
+      const nowFinished = finished();
+      const nowPaused = paused();
+      if (nowFinished && !wasFinished) root.dispatchEvent(new CustomEvent("run-finished", { bubbles: true }));
+      if (nowPaused && !wasPaused) root.dispatchEvent(new CustomEvent("run-paused", { bubbles: true }));
+      wasFinished = nowFinished;
+      wasPaused = nowPaused;
+    }
 
     function apply(events) {
       let html = "";
@@ -29,10 +48,12 @@
         htmx.swap(document.getElementById("run-stream-sink"), html, { swapStyle: "none" });
         if (hint) hint.hidden = true;
         root.dataset.lastSeq = String(lastSeq);
+        announce();
       }
     }
 
     function connect() {
+      if (stopped) return;
       const scheme = location.protocol === "https:" ? "wss://" : "ws://";
       socket = new WebSocket(scheme + location.host + root.dataset.wsPath);
       socket.onopen = () => {
@@ -46,6 +67,7 @@
         if (finished()) setConn("finished", "done");
       };
       socket.onclose = (event) => {
+        if (stopped) return;
         if (event.code === REFUSED) { setConn("access refused", "bad"); return; }
         if (finished()) { setConn("finished", "done"); return; }
         setConn("reconnecting…", "bad");
@@ -53,11 +75,33 @@
         delay = Math.min(delay * 2, 10000);
       };
     }
+    root.addEventListener("htmx:beforeCleanupElement", (event) => {
+      if (event.target !== root) return;
+      stopped = true;
+      if (socket) socket.close();
+    });
     connect();
     root.runStream = { get lastSeq() { return lastSeq; }, get socket() { return socket; } };
   }
 
+  function startWhenOpened(root) {
+    const details = root.querySelector("details");
+    if (!details || details.open) { start(root); return; }
+    details.addEventListener("toggle", () => { if (details.open) start(root); }, { once: true });
+  }
+
+  function startAll(container) {
+    container.querySelectorAll("[data-run-stream]").forEach((root) => {
+      if (root.dataset.runStream === "lazy") startWhenOpened(root);
+      else start(root);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
-    document.querySelectorAll("[data-run-stream]").forEach(start);
+    startAll(document);
+    // Content htmx swaps in (a new turn of a conversation) streams too.
+    document.body.addEventListener("htmx:load", (event) => {
+      if (event.target !== document.body) startAll(event.target.parentElement || event.target);
+    });
   });
 })();
