@@ -134,9 +134,29 @@ def test_several_asks_in_one_request_and_unknown_ones():
     assert landing.describe_changes(spec, spec) == []
 
 
-def test_what_reads_as_an_edit():
-    assert landing.is_edit_request("make the header blue")
-    assert landing.is_edit_request("Please add a pricing section")
-    assert not landing.is_edit_request("A landing page for a bakery")
-    assert not landing.is_edit_request("Make a landing page for a bakery")
+@pytest.mark.parametrize(
+    "request_",
+    [
+        "A landing page for a bakery",
+        "Make a landing page for a bakery",
+        "A dark dashboard for a green tea shop",
+        "An elegant homepage for a studio called Lumen",
+    ],
+)
+def test_what_reads_as_a_new_brief(request_):
+    assert landing.reads_as_brief(request_)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        "make the header blue",
+        "Please add a pricing section",
+        "make the button say Book for two",
+        "use the editorial layout for the page",
+        "A darker header, please",
+    ],
+)
+def test_what_reads_as_a_change(request_):
+    assert not landing.reads_as_brief(request_)
     assert landing.spec_from_source("export default function App() {}") is None
