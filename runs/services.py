@@ -193,9 +193,12 @@ async def run_end_unstarted(*, run: Run, status: str, error: str) -> bool:
 
 async def session_runs_busy(session: SandboxSession) -> str | None:
     """Why a session is busy with runs (a sandboxes busy check, registered by RunsConfig)."""
-    if await Run.objects.on_session(session).active().aexists():
-        return "A run is active on this sandbox; wait for it or cancel it first."
-    return None
+    run = await Run.objects.on_session(session).active().afirst()
+    if run is None:
+        return None
+    if run.status == Run.Status.AWAITING_APPROVAL:
+        return f"Run #{run.pk} is awaiting approval on this sandbox; decide or cancel it first."
+    return "A run is active on this sandbox; wait for it or cancel it first."
 
 
 async def session_runs_stop(session: SandboxSession) -> None:
