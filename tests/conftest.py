@@ -6,6 +6,7 @@ so a module picks the ones it needs.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 
 import pytest
@@ -32,6 +33,17 @@ def _test_settings(settings, tmp_path):
     settings.OPENAI_API_KEY_SET = False
     settings.AGENTS_TRACING = False
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+async def tasks_here():
+    """Background tasks (a run re-queued after its approvals) run on this test's own loop,
+    as they run on the server's loop under daphne."""
+    from lib import task_backends
+
+    task_backends._server_loop = asyncio.get_running_loop()
+    yield
+    task_backends._server_loop = None
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 from agents.usage import Usage
 
@@ -94,3 +96,13 @@ def input_kinds(items) -> list[str]:
 
 async def events_of(run: Run) -> list[RunEvent]:
     return [e async for e in RunEvent.objects.filter(run=run).order_by("seq")]
+
+
+async def until_ended(run: Run, seconds: float = 20) -> Run:
+    """The run once it left queued/running (e.g. its continuation after approvals ran)."""
+    for _ in range(int(seconds / 0.05)):
+        await run.arefresh_from_db()
+        if run.status not in (Run.Status.QUEUED, Run.Status.RUNNING):
+            return run
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run {run.pk} still {run.status} after {seconds} s")

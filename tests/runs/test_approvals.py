@@ -11,14 +11,21 @@ from agents.testing import ModelStep, function_call
 from agents.usage import Usage
 from django.utils import timezone
 
-from lib import task_backends
 from lib.secrets import is_sealed
 from runs import services
 from runs.models import Approval, Run, RunEvent, Thread
 from runs.reaper import reap_unanswered_approvals
 from sandboxes.models import SandboxSession
 
-from ..helpers import answer_step, events_of, execute_turn, patch_step, shell_step, use_model
+from ..helpers import (
+    answer_step,
+    events_of,
+    execute_turn,
+    patch_step,
+    shell_step,
+    until_ended,
+    use_model,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,24 +33,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 async def thread(local_session):
     return await Thread.objects.acreate(owner_id=local_session.owner_id, session=local_session)
-
-
-@pytest.fixture
-async def tasks_here():
-    """Tasks (a continuation after the decisions) run on this test's own loop."""
-    task_backends._server_loop = asyncio.get_running_loop()
-    yield
-    task_backends._server_loop = None
-
-
-async def until_ended(run: Run, seconds: float = 20) -> Run:
-    """The run once it left queued/running (the continuation ran), reloaded."""
-    for _ in range(int(seconds / 0.05)):
-        await run.arefresh_from_db()
-        if run.status not in (Run.Status.QUEUED, Run.Status.RUNNING):
-            return run
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"run {run.pk} still {run.status}")
 
 
 async def pending(run: Run) -> list[Approval]:
