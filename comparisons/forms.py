@@ -65,3 +65,15 @@ class ComparisonForm(forms.Form):
 class AddVersionForm(forms.Form):
     label = forms.CharField(max_length=80, required=False)
     prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class RefineForm(forms.Form):
+    """A follow-up turn for one version."""
+
+    prompt = forms.CharField(
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "Refine: e.g. “make the header blue”"}
+        ),
+        max_length=20_000,
+        error_messages={"required": "Write what to change in this version."},
+    )

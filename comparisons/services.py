@@ -13,7 +13,8 @@ from django.db import transaction
 
 from lib.errors import describe_error
 from runs.executor import run_execute
-from runs.models import Run
+from runs.models import Run, Thread
+from runs.services import RunRefused, run_start
 from sandboxes.models import Manifest, Preview, SandboxSession
 from sandboxes.previews import preview_boot
 from sandboxes.services import session_start
@@ -101,9 +102,13 @@ async def version_build(*, version_id: int) -> None:
         if session.status != SandboxSession.Status.RUNNING:
             raise RuntimeError(f"The sandbox failed to start: {session.last_error}")
 
+        # The build is turn 1 of the version's conversation: "refine" continues it.
+        thread = await Thread.objects.acreate(owner_id=comparison.owner_id, session=session)
         run = await Run.objects.acreate(
             owner_id=comparison.owner_id,
             session=session,
+            thread=thread,
+            turn=1,
             config=comparison.config,
             prompt=version.prompt,
         )
@@ -133,3 +138,21 @@ async def version_build(*, version_id: int) -> None:
     except Exception as error:
         logger.warning("Version %s failed", version_id, exc_info=True)
         await _stage(version, Version.Stage.FAILED, error=describe_error(error))
+
+
+def version_refine(*, version: Version, owner, prompt: str) -> Run:
+    """A follow-up turn in the version's sandbox, continuing its conversation; its running
+    preview hot-reloads as the agent edits the files."""
+    if version.session is None:
+        raise ComparisonRefused("This version has no sandbox to refine.")
+    if version.in_progress:
+        raise ComparisonRefused("This version is still being built; refine it once it is ready.")
+    try:
+        return run_start(
+            owner=owner,
+            session=version.session,
+            config=version.comparison.config,
+            prompt=prompt,
+        )
+    except RunRefused as error:
+        raise ComparisonRefused(str(error)) from error

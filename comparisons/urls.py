@@ -11,6 +11,11 @@ urlpatterns = [
         views.comparison_add_version,
         name="comparison_add_version",
     ),
+    path(
+        "comparisons/<int:pk>/versions/<int:version_pk>/refine/",
+        views.version_refine,
+        name="version_refine",
+    ),
     path("share/<str:kind>/<int:pk>/", views.share_create, name="share_create"),
     path("shares/<int:pk>/revoke/", views.share_revoke, name="share_revoke"),
     path("s/<str:token>/", views.share_page, name="share_page"),

@@ -6,21 +6,21 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
 from runs.forms import AgentForm
-from runs.selectors import session_runs
+from runs.selectors import session_latest_run, session_runs, thread_turns, usage_of
 from sandboxes import selectors as sandbox_selectors
 from sandboxes.grants import grant_for_user, preview_entry_url
 from sandboxes.models import Preview
 
 from . import selectors, services, shares
 from .access import grant_for_share
-from .forms import AddVersionForm, ComparisonForm, ShareForm
-from .models import Comparison
+from .forms import AddVersionForm, ComparisonForm, RefineForm, ShareForm
+from .models import Comparison, Version
 
 
 def _get_comparison_for_user(request: HttpRequest, pk: int) -> Comparison:
@@ -52,29 +52,59 @@ def comparison_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _version_cards(request: HttpRequest, versions, grant_for) -> list[dict]:
+def _version_cards(
+    request: HttpRequest, versions, grant_for, *, latest: bool = False
+) -> list[dict]:
+    """What each version card shows. `latest`: the owner's view, where a card follows its
+    sandbox's newest turn (a refine, or a run started from the session page)."""
     cards = []
     for version in versions:
         preview = version.preview
         frame_url = None
         if preview is not None and preview.status == Preview.Status.READY:
             frame_url = preview_entry_url(request, preview, grant_for(preview))
-        cards.append({"version": version, "run": version.run, "frame_url": frame_url})
+        card = {"version": version, "run": version.run, "frame_url": frame_url}
+        if latest and version.session is not None:
+            run = session_latest_run(version.session) or version.run
+            turns = list(thread_turns(run.thread)) if run and run.thread_id else []
+            card |= {"run": run, "turns": len(turns), "thread_usage": usage_of(turns)}
+            card["thread"] = run.thread if turns else None
+            card["refine_form"] = RefineForm()
+        cards.append(card)
     return cards
+
+
+# Parts of a version card that ask for themselves while they change (hx-target = their id):
+# the frame until the preview is ready (then only Vite's hot reload touches the iframe), the
+# facts while the version builds or a turn runs.
+CARD_PARTS = {
+    "frame": "comparisons/_version_frame.html",
+    "facts": "comparisons/_version_facts.html",
+}
+
+
+def _card_part(target: str) -> tuple[str, str] | None:
+    """("42", "facts") for "version-42-facts"; None for any other target."""
+    name, _, part = target.rpartition("-")
+    version_id = name.removeprefix("version-")
+    if not name.startswith("version-") or part not in CARD_PARTS or not version_id.isdecimal():
+        return None
+    return version_id, part
 
 
 def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     comparison = _get_comparison_for_user(request, pk)
     versions = selectors.comparison_versions(comparison)
-    # A card polling while its version builds asks for itself: hx-target="this" (version-<pk>).
-    target = htmx_target(request) or ""
-    one_card = target.startswith("version-")
-    if one_card:
-        version_id = target.removeprefix("version-")
-        if not version_id.isdecimal() or not versions.filter(pk=version_id).exists():
-            raise Http404("No such version in this comparison.")
-        versions = versions.filter(pk=version_id)
-    cards = _version_cards(request, versions, lambda preview: grant_for_user(preview, request.user))
+    part = None
+    if target := htmx_target(request) or "":
+        if target.startswith("version-"):
+            part = _card_part(target)
+            if part is None or not versions.filter(pk=part[0]).exists():
+                raise Http404("No such version in this comparison.")
+            versions = versions.filter(pk=part[0])
+    cards = _version_cards(
+        request, versions, lambda preview: grant_for_user(preview, request.user), latest=True
+    )
     focus = request.GET.get("focus")
     context = {
         "comparison": comparison,
@@ -85,9 +115,45 @@ def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "add_form": AddVersionForm(),
         "public": False,
     }
-    if one_card:
-        return render(request, "comparisons/_version_card.html", {**context, "card": cards[0]})
+    if part is not None:
+        return render(request, CARD_PARTS[part[1]], {**context, "card": cards[0]})
     return render(request, "comparisons/comparison_detail.html", context)
+
+
+@require_POST
+def version_refine(request: HtmxHttpRequest, pk: int, version_pk: int) -> HttpResponse:
+    """ "Refine": a follow-up turn in one version's sandbox; the card follows it."""
+    comparison = _get_comparison_for_user(request, pk)
+    version = get_object_or_404(
+        Version.objects.select_related("comparison", "session", "run", "preview"),
+        pk=version_pk,
+        comparison=comparison,
+    )
+    form = RefineForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            services.version_refine(
+                version=version, owner=request.user, prompt=form.cleaned_data["prompt"]
+            )
+            form = RefineForm()
+        except services.ComparisonRefused as refused:
+            error = str(refused)
+    if not request.htmx:
+        if error or form.errors:
+            messages.error(request, error or "Write what to change in this version.")
+        return redirect(comparison.get_absolute_url())
+    [card] = _version_cards(
+        request, [version], lambda preview: grant_for_user(preview, request.user), latest=True
+    )
+    card["refine_form"] = form
+    context = {"comparison": comparison, "card": card, "public": False, "refine_error": error}
+    return render(
+        request,
+        "comparisons/_version_facts.html",
+        context,
+        status=400 if error or form.errors else 200,
+    )
 
 
 @require_POST

@@ -14,6 +14,7 @@ import signal
 import httpx
 import pytest
 from agents.testing import ModelStep
+from django.test import AsyncClient
 from django.urls import reverse
 
 from comparisons import services
@@ -23,8 +24,9 @@ from runs.models import Run
 from sandboxes.models import Preview, SandboxSession
 from sandboxes.services import session_shutdown
 
+from ..conftest import alogin
 from ..fakes.previews import SERVER
-from ..helpers import config, use_model
+from ..helpers import config, until_ended, use_model
 
 
 def form_data(prompts: list[str], **extra) -> dict:
@@ -200,21 +202,32 @@ def test_the_owner_sees_the_versions_on_the_comparison_page(client, alice, alice
 
 
 @pytest.mark.django_db
-def test_a_polling_card_gets_only_itself_and_another_comparisons_card_is_a_404(
+def test_a_polling_card_part_gets_only_itself_and_another_comparisons_card_is_a_404(
     client, alice, alices_comparison
 ):
     client.force_login(alice)
     first, second = alices_comparison.versions.all()
-    # What htmx sends when a card polls itself (hx-target="this" on <article id="version-N">).
-    headers = {"HX-Request": "true", "HX-Target": f"version-{second.pk}"}
-    response = client.get(alices_comparison.get_absolute_url(), headers=headers)
-    fragment = response.content.decode()
-    assert response.status_code == 200
-    assert "<html" not in fragment and fragment.count('data-testid="version"') == 1
-    assert f'id="version-{second.pk}"' in fragment and f"<h3>{second.label}</h3>" in fragment
-    assert f"<h3>{first.label}</h3>" not in fragment
-    stranger = {"HX-Request": "true", "HX-Target": "version-999999"}
-    assert client.get(alices_comparison.get_absolute_url(), headers=stranger).status_code == 404
+    # What htmx sends when a part of a card polls itself (hx-target="this" on its element).
+    for part in ("facts", "frame"):
+        headers = {"HX-Request": "true", "HX-Target": f"version-{second.pk}-{part}"}
+        response = client.get(alices_comparison.get_absolute_url(), headers=headers)
+        fragment = response.content.decode()
+        assert response.status_code == 200
+        assert "<html" not in fragment and 'data-testid="version"' not in fragment
+        assert (
+            fragment.lstrip().startswith("<div") and f'id="version-{second.pk}-{part}"' in fragment
+        )
+        assert f'id="version-{first.pk}-' not in fragment
+    assert (
+        second.prompt
+        in client.get(
+            alices_comparison.get_absolute_url(),
+            headers={"HX-Request": "true", "HX-Target": f"version-{second.pk}-facts"},
+        ).content.decode()
+    )
+    for target in ("version-999999-facts", f"version-{second.pk}-iframe", f"version-{second.pk}"):
+        stranger = {"HX-Request": "true", "HX-Target": target}
+        assert client.get(alices_comparison.get_absolute_url(), headers=stranger).status_code == 404
 
 
 # --- building ----------------------------------------------------------------------------------
@@ -353,3 +366,65 @@ async def test_building_a_version_twice_does_nothing_the_second_time(alice, star
 
     assert await SandboxSession.objects.acount() == sessions
     assert await Run.objects.acount() == 1
+
+
+# --- refining a version ------------------------------------------------------------------------
+
+
+async def card_part(client, version: Version, part: str) -> str:
+    response = await client.get(
+        f"/comparisons/{version.comparison_id}/",
+        headers={"HX-Request": "true", "HX-Target": f"version-{version.pk}-{part}"},
+    )
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_refine_is_a_follow_up_turn_and_the_card_shows_it(alice, bob, starter, builds):
+    version = await build(await new_version(alice, starter))
+    assert version.stage == Version.Stage.READY, version.error
+    client = await alogin(AsyncClient(), alice)
+    frame = await card_part(client, version, "frame")
+    assert "<iframe" in frame and "hx-get" not in frame  # nothing will reload the iframe
+
+    url = reverse("version_refine", args=[version.comparison_id, version.pk])
+    outsider = await alogin(AsyncClient(), bob)
+    assert (await outsider.post(url, {"prompt": "steal"})).status_code == 404
+    response = await client.post(
+        url, {"prompt": "make the header blue"}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 200
+    facts = response.content.decode()
+    assert f'id="version-{version.pk}-facts"' in facts and 'hx-trigger="every 2s"' in facts
+    refine = await Run.objects.select_related("thread").aget(prompt="make the header blue")
+    assert (refine.thread_id, refine.turn) == (version.run.thread_id, 2)
+
+    refine = await until_ended(refine, 60)
+    assert refine.status == Run.Status.SUCCEEDED, refine.error
+    facts = await card_part(client, version, "facts")
+    assert '<span class="pill">turn 2</span> make the header blue' in facts
+    assert "header colour: default → blue (#2563eb)" in facts  # turn 2's summary
+    assert "Turn history (2)" in facts and "over 2 turns" in facts
+    assert 'hx-trigger="every 2s"' not in facts  # nothing runs: the card stops polling
+    version = await Version.objects.select_related("preview").aget(pk=version.pk)
+    async with httpx.AsyncClient(timeout=5) as http:
+        served = await http.get(version.preview.upstream_url + "src/App.tsx")
+    assert '"header_color": "#2563eb"' in served.text  # the running preview serves the change
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_refine_while_a_turn_runs_is_refused_with_the_reason(alice, starter, builds):
+    version = await build(await new_version(alice, starter))
+    await Run.objects.filter(pk=version.run_id).aupdate(status=Run.Status.RUNNING)
+    client = await alogin(AsyncClient(), alice)
+    response = await client.post(
+        reverse("version_refine", args=[version.comparison_id, version.pk]),
+        {"prompt": "make it dark"},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Another run is still active on this sandbox" in html and "make it dark" in html
+    assert not await Run.objects.filter(prompt="make it dark").aexists()
+    await Run.objects.filter(pk=version.run_id).aupdate(status=Run.Status.SUCCEEDED)
