@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from lib.htmx import HtmxHttpRequest, htmx_redirect
+from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
 from sandboxes.views.sessions import (
     get_session_for_user,
     render_session_page,
@@ -114,6 +114,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         }
     if run.session is not None:
         context["preview"] = session_preview_frame(request, run.session)["preview"]
+    if htmx_target(request) == "run-follow-up":
+        return render(request, "runs/_run_follow_up.html", context)
     return render(request, "runs/run_detail.html", context)
 
 

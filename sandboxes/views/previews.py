@@ -36,6 +36,9 @@ def preview_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         preview = previews.preview_create(
             session=session, port=form.cleaned_data["port"], command=form.cleaned_data["command"]
         )
+        if request.POST.get("next") == "session":
+            # Started beside the conversation: the app appears there once it answers.
+            return htmx_redirect(request, f"{session.get_absolute_url()}#session-preview")
         return htmx_redirect(request, preview.get_absolute_url())
     return render_session_page(request, session, preview_form=form, status=400)
 

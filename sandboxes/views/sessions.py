@@ -169,6 +169,7 @@ SESSION_FRAGMENTS = {
     "follow-up": "runs/_follow_up.html",
     "session-preview": "sandboxes/_session_preview.html",
     "session-files": "sandboxes/_session_files.html",
+    "session-runs": "sandboxes/_session_runs.html",
     "thread-usage": "runs/_thread_usage.html",
 }
 

@@ -304,3 +304,26 @@ def start_run(page, prompt: str, *, screenshots: bool = False) -> int:
 
 def wait_until_finished(page) -> None:
     page.locator("[data-run-finished]").wait_for(timeout=RUN_TIMEOUT)
+
+
+def follow_up(page, prompt: str) -> int:
+    """On a session page with a conversation: send the next turn; returns its run id. The
+    conversation is swapped in place (the page is not reloaded)."""
+    from playwright.sync_api import expect
+
+    turns = page.get_by_test_id("turn")
+    before = turns.count()
+    form = page.locator("#follow-up-form")
+    form.locator("textarea[name=prompt]").fill(prompt)
+    form.get_by_role("button", name="Send").click()
+    expect(turns).to_have_count(before + 1)
+    return int(turns.last.get_attribute("id").removeprefix("turn-"))
+
+
+def turn(page, run_id: int):
+    """One turn of the conversation on a session page."""
+    return page.locator(f"#turn-{run_id}")
+
+
+def wait_until_turn_finished(page, run_id: int) -> None:
+    turn(page, run_id).locator("[data-run-finished]").wait_for(timeout=RUN_TIMEOUT)

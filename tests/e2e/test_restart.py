@@ -34,19 +34,22 @@ from .conftest import (
     _server_env,
     _wait_for_server,
     context_factory,
+    follow_up,
     login,
     open_sandbox,
     shot,
     start_run,
+    turn,
     wait_until_finished,
+    wait_until_turn_finished,
 )
 
 pytestmark = pytest.mark.e2e
 
 PROMPT_X = "A dark dashboard for a green tea shop. Show today's teas and a loyalty counter."
-HEADLINE_X = "A dark dashboard for a green tea shop"
+BRAND_X = "Green Tea Shop"  # the demo names the page after the brief's subject
 PROMPT_Y = "A bright page for a bakery in Lyon. List the croissants."
-HEADLINE_Y = "A bright page for a bakery in Lyon"
+BRAND_Y = "Lyon Bakery"
 STOP_TIMEOUT = 20
 DATABASE = "e2e.sqlite3"  # the name tests/e2e/conftest.py:_server_env gives it
 REAP_TIMEOUT = 30  # seconds for the restarted server's reaper to interrupt the run
@@ -212,10 +215,10 @@ def test_a_sandbox_outlives_a_server_restart(daphne, browser_context):
     run_x = start_run(page, PROMPT_X)
     wait_until_finished(page)
     expect(page.get_by_test_id("run-status")).to_have_text("Succeeded")
-    expect(page.get_by_test_id("final-output")).to_contain_text(HEADLINE_X)
+    expect(page.get_by_test_id("final-output")).to_contain_text(BRAND_X)
     workspace = server.workspace(session_id)
     app = Path(workspace, "src/App.tsx")
-    assert HEADLINE_X in app.read_text()
+    assert BRAND_X in app.read_text()
     page.goto("about:blank")  # no socket open while the server goes away
 
     assert server.stop() in (0, -signal.SIGTERM)
@@ -229,18 +232,20 @@ def test_a_sandbox_outlives_a_server_restart(daphne, browser_context):
     expect(page.locator("table.table").get_by_role("link", name=f"#{run_x}")).to_be_visible()
     shot(page, "restart-01-session-after-restart")
 
-    run_y = start_run(page, PROMPT_Y)
-    wait_until_finished(page)
-    expect(page.get_by_test_id("run-status")).to_have_text("Succeeded")
-    expect(page.get_by_test_id("final-output")).to_contain_text(HEADLINE_Y)
+    # The next turn of the same conversation, after the restart.
+    run_y = follow_up(page, PROMPT_Y)
+    wait_until_turn_finished(page, run_y)
+    expect(turn(page, run_y).get_by_test_id("run-status")).to_have_text("Succeeded")
+    expect(turn(page, run_y).get_by_test_id("final-output")).to_contain_text(BRAND_Y)
+    expect(turn(page, run_y).get_by_test_id("final-output")).to_contain_text("Turn 2")
     # The new run read the file the first run wrote: the same sandbox, resumed with its edits.
     read = first_read_of_app(page, run_y)
     expect(read.locator("pre.cmd")).to_contain_text("src/App.tsx")
-    expect(read.locator("pre.out")).to_contain_text(HEADLINE_X)
-    expect(read.locator("pre.out")).not_to_contain_text(HEADLINE_Y)
+    expect(read.locator("pre.out")).to_contain_text(BRAND_X)
+    expect(read.locator("pre.out")).not_to_contain_text(BRAND_Y)
     shot(page, "restart-02-second-run")
     assert server.workspace(session_id) == workspace
-    assert HEADLINE_Y in app.read_text()
+    assert BRAND_Y in app.read_text()
     assert server.query(
         "SELECT status, last_error FROM sandboxes_sandboxsession WHERE id = ?", session_id
     ) == [("running", "")]

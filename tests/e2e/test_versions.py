@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Frame, Page, expect
 
+from runs.demo import landing
+
 from .conftest import PREVIEW_URL, STARTER, login, shot
 
 pytestmark = pytest.mark.e2e
@@ -31,8 +33,9 @@ VERSIONS = [
     ("basic", "A basic page for a bakery"),
     ("polished", "A polished purple page for a bakery"),
 ]
-# The demo agent's heading is the prompt's first sentence.
-HEADLINES = [prompt for _, prompt in VERSIONS]
+# The demo agent builds a landing page from each brief ("basic" centred, "polished" split).
+HEADLINES = [landing.spec_from_brief(prompt)["headline"] for _, prompt in VERSIONS]
+BRANDS = [landing.spec_from_brief(prompt)["brand"] for _, prompt in VERSIONS]
 # Sandbox + demo run + a real `npm install` per version (the first one on a cold cache) + Vite.
 BUILD_TIMEOUT = 300_000
 # Vite pre-bundles react on the first page load and may reload the page once meanwhile.
@@ -125,10 +128,11 @@ def assert_apps_render(page: Page) -> None:
     for i, headline in enumerate(HEADLINES):
         title = frames.nth(i).locator("[data-testid=demo-title]")
         expect(title).to_have_text(headline, timeout=APP_TIMEOUT)
-        # React runs (it is the app, not a static page): its counter counts.
-        button = frames.nth(i).get_by_role("button", name=re.compile(r"Clicked \d+ times?"))
-        button.click()
-        expect(button).to_have_text("Clicked 1 time")
+        # React runs (it is the app, not a static page): the signup form answers.
+        frames.nth(i).get_by_test_id("demo-band-cta").click()
+        expect(frames.nth(i).get_by_test_id("demo-joined")).to_have_text(
+            "Thanks! You're on the list."
+        )
 
 
 def preview_frames(page: Page) -> list[Frame]:
@@ -239,13 +243,13 @@ def test_versions_side_by_side_share_and_revoke(npm_works, alice, new_context):
     expect(public.locator(".topbar")).to_contain_text("Shared read-only view")
     public_cards = public.get_by_test_id("version")
     expect(public_cards).to_have_count(len(VERSIONS))
-    for i, (label, prompt) in enumerate(VERSIONS):
+    for i, (label, _) in enumerate(VERSIONS):
         card = public_cards.nth(i)
         expect(card.locator("h3")).to_have_text(label)
         expect(card.get_by_test_id("version-stage")).to_have_text("Ready")
         expect(card.get_by_test_id("version-summary")).to_be_visible()
         expect(card.get_by_test_id("version-summary")).to_contain_text(
-            f"the page's heading reads “{prompt}”"
+            f"I built a landing page for “{BRANDS[i]}”"
         )
     assert_apps_render(public)
     expect(public.get_by_text("Revoke")).to_have_count(0)

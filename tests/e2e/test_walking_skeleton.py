@@ -27,6 +27,7 @@ pytestmark = pytest.mark.e2e
 
 PROMPT = "A dark dashboard for a green tea shop. Show today's teas and a loyalty counter."
 HEADLINE = "A dark dashboard for a green tea shop"
+BRAND = "Green Tea Shop"  # the demo's landing page is named after the brief's subject
 
 
 # --- steps shared by the tests ------------------------------------------------------------------
@@ -121,13 +122,13 @@ def test_click_through(new_context):
 
     wait_until_finished(page)
     expect(page.get_by_test_id("run-status")).to_have_text("Succeeded")
-    expect(page.get_by_test_id("final-output")).to_contain_text(HEADLINE)
+    expect(page.get_by_test_id("final-output")).to_contain_text(f"landing page for “{BRAND}”")
     assert usage(page, "Requests") > 0
     assert usage(page, "Total") > 0
     log = page.locator(f"#run-{run_id}-log")
     assert log.locator("> li.ev").count() > first_count
     expect(log.locator("pre.cmd").first).to_be_visible()
-    expect(log.locator("pre.diff")).to_contain_text("+const title")
+    expect(log.locator("pre.diff")).to_contain_text("+const page = {")
     expect(page.locator("[data-conn]")).to_have_text("finished")
     expect(page.locator("[data-empty-hint]")).to_be_hidden()
     assert len(set(log_seqs(page, run_id))) == log.locator("> li").count()
@@ -141,7 +142,9 @@ def test_click_through(new_context):
     runs_table = page.locator("table.table")
     expect(runs_table.get_by_role("link", name=f"#{run_id}")).to_be_visible()
     expect(runs_table).to_contain_text("Succeeded")
-    expect(page.locator("#run-form")).to_be_visible()
+    # The session page now reads as a conversation: the turn, then the box for the next one.
+    expect(page.get_by_test_id("turn")).to_have_count(1)
+    expect(page.locator("#follow-up-form")).to_be_visible()
     shot(page, "08-session-after-run")
 
 

@@ -23,7 +23,7 @@ from .conftest import open_sandbox, shot, start_run, wait_until_finished
 pytestmark = pytest.mark.e2e
 
 PROMPT = "A dark dashboard for a green tea shop. Show today's teas and a loyalty counter."
-HEADLINE = "A dark dashboard for a green tea shop"
+BRAND = "Green Tea Shop"  # the demo's landing page is named after the brief's subject
 
 
 def run_command(page: Page, command: str) -> None:
@@ -56,18 +56,18 @@ def test_browse_changes_console_and_zip_after_a_demo_run(alice_page, bob_page):
     expect(app.locator(".ws-badge")).to_have_text("M")
     app.get_by_role("link", name="App.tsx").click()
     expect(page.get_by_test_id("file-path")).to_have_text("src/App.tsx")
-    expect(page.get_by_test_id("file-content")).to_contain_text(f'const title = "{HEADLINE}')
+    expect(page.get_by_test_id("file-content")).to_contain_text(f'"brand": "{BRAND}"')
     expect(page).to_have_url(re.compile(r"/workspace/file/\?path=src/App.tsx$"))  # htmx pushed it
     shot(page, "workspace-file-open")
 
-    # Changes vs starter: the rewrite, line by line, the headline on an added line.
+    # Changes vs starter: the rewrite, line by line, the brand on an added line.
     page.get_by_role("link", name="Changes vs starter").click()
     page.wait_for_url(re.compile(rf"/sessions/{session_id}/workspace/changes/$"))
     changes = page.get_by_test_id("changes")
     expect(changes.get_by_role("heading", level=2)).to_contain_text("1 file changed")
     diff = changes.locator(".ws-diff[data-path='src/App.tsx'] pre.diff")
     expect(diff.locator(".d-file")).to_contain_text("src/App.tsx · modified")
-    expect(diff.locator(".d-add", has_text="+const title = ")).to_contain_text(HEADLINE)
+    expect(diff.locator(".d-add", has_text='+  "brand": ')).to_contain_text(BRAND)
     expect(diff.locator(".d-del", has_text="<h1>Vite + React starter</h1>")).to_have_count(1)
     expect(diff.locator(".d-hunk").first).to_contain_text("@@ -")
     shot(page, "workspace-changes")
@@ -136,7 +136,7 @@ def test_browse_changes_console_and_zip_after_a_demo_run(alice_page, bob_page):
     assert download.suggested_filename.endswith("-workspace.zip")
     archive = zipfile.ZipFile(io.BytesIO(Path(download.path()).read_bytes()))
     assert {"package.json", "index.html", "src/App.tsx", "src/main.tsx"} <= set(archive.namelist())
-    assert HEADLINE in archive.read("src/App.tsx").decode()
+    assert BRAND in archive.read("src/App.tsx").decode()
     assert "outside-link" not in archive.namelist()
 
     # Nobody else sees any of it.
