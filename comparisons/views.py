@@ -116,7 +116,9 @@ def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "public": False,
     }
     if part is not None:
-        return render(request, CARD_PARTS[part[1]], {**context, "card": cards[0]})
+        # A polled part also refreshes the card's stage badge (out of band).
+        context |= {"card": cards[0], "card_part": True}
+        return render(request, CARD_PARTS[part[1]], context)
     return render(request, "comparisons/comparison_detail.html", context)
 
 
@@ -147,7 +149,13 @@ def version_refine(request: HtmxHttpRequest, pk: int, version_pk: int) -> HttpRe
         request, [version], lambda preview: grant_for_user(preview, request.user), latest=True
     )
     card["refine_form"] = form
-    context = {"comparison": comparison, "card": card, "public": False, "refine_error": error}
+    context = {
+        "comparison": comparison,
+        "card": card,
+        "card_part": True,
+        "public": False,
+        "refine_error": error,
+    }
     return render(
         request,
         "comparisons/_version_facts.html",

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import AgentConfig, LaneGroup, Run, RunEvent
+from .models import AgentConfig, Approval, LaneGroup, Run, RunEvent, Thread
 
 
 @admin.register(AgentConfig)
@@ -19,14 +19,43 @@ class RunEventInline(admin.TabularInline):
     show_change_link = False
 
 
+class ApprovalInline(admin.TabularInline):
+    model = Approval
+    extra = 0
+    fields = ["call_id", "kind", "detail", "decision", "always", "reason", "decided_by"]
+    readonly_fields = fields
+    can_delete = False
+    max_num = 0
+
+
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    list_display = ["id", "owner", "session", "status", "total_tokens", "created_at"]
+    list_display = [
+        "id",
+        "owner",
+        "session",
+        "thread",
+        "turn",
+        "status",
+        "total_tokens",
+        "created_at",
+    ]
     list_filter = ["status"]
     search_fields = ["prompt", "owner__username", "final_output", "error"]
-    readonly_fields = ["heartbeat_at", "started_at", "finished_at", "created_at"]
+    readonly_fields = ["heartbeat_at", "started_at", "finished_at", "created_at", "awaiting_since"]
+    # The paused RunState is sealed (its conversation holds what commands printed): never shown.
+    exclude = ["paused_state"]
     list_select_related = ["owner", "session"]
-    inlines = [RunEventInline]
+    inlines = [ApprovalInline, RunEventInline]
+
+
+@admin.register(Thread)
+class ThreadAdmin(admin.ModelAdmin):
+    list_display = ["id", "owner", "session", "created_at", "updated_at"]
+    search_fields = ["owner__username", "session__name"]
+    # The history is sealed at rest; the admin shows the turns, not it.
+    exclude = ["history"]
+    readonly_fields = ["owner", "session", "created_at", "updated_at"]
 
 
 @admin.register(LaneGroup)

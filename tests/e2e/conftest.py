@@ -253,10 +253,14 @@ def bob_page(new_context):
 def shot(page, name: str) -> None:
     """A full-page screenshot of `page` in test-artifacts/<name>.png."""
     # Previews are out-of-process iframes (another site): wait until each has painted, or the
-    # full-page screenshot may catch one blank.
+    # full-page screenshot may catch one blank. One scrolled out of view never gets an animation
+    # frame (Chromium throttles it): wait for it at most 1.5 s.
     for frame in page.frames:
         if PREVIEW_URL.match(frame.url):
-            frame.evaluate("new Promise((r) => requestAnimationFrame(() => setTimeout(r, 300)))")
+            frame.evaluate(
+                "new Promise((r) => { requestAnimationFrame(() => setTimeout(r, 300));"
+                " setTimeout(r, 1500); })"
+            )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 

@@ -4,6 +4,8 @@
   and port, and the same sandbox (with the first run's edits) takes the next run.
 * A server killed mid-run: the next server's reaper interrupts the run with the reason, its event
   log stays gapless, and nothing is left running in the sandbox's workspace.
+* A run awaiting approval outlives the server: its paused state is in the database, so after a
+  restart the same page approves it and the run continues to the end.
 
 Unlike the shared `server` fixture, each test here starts, stops and kills its own daphne.
 """
@@ -28,6 +30,7 @@ from playwright.sync_api import Page, expect
 from .conftest import (
     CREATE_USERS,
     ROOT,
+    RUN_TIMEOUT,
     VENV_BIN,
     _free_port,
     _manage,
@@ -319,4 +322,53 @@ def test_a_run_killed_with_its_server_is_interrupted_by_the_next_server(daphne, 
             leftover.kill()
             leftover.wait(timeout=10)
         page.goto("about:blank")
+    assert server.stop() in (0, -signal.SIGTERM)
+
+
+def test_a_run_awaiting_approval_is_approved_after_a_server_restart(daphne, browser_context):
+    server = daphne()
+    server.start()
+    page = login(browser_context(server.url), "alice")
+    session_id = open_sandbox(page)
+    form = page.locator("#run-form")
+    form.get_by_label("shell commands").check()
+    form.get_by_label("patches").check()
+    run_id = start_run(page, PROMPT_Y)
+    pending = page.get_by_test_id("approval")
+    expect(pending).to_be_visible(timeout=RUN_TIMEOUT)
+    expect(page.get_by_test_id("run-status")).to_have_text("Awaiting approval")
+    app = Path(server.workspace(session_id), "src/App.tsx")
+    before = app.read_text()
+    # Paused: the state is in the database, and nothing else waits for it.
+    [(status, sealed)] = server.query(
+        "SELECT status, substr(paused_state, 1, 7) FROM runs_run WHERE id = ?", run_id
+    )
+    assert (status, sealed) == ("awaiting_approval", "sealed:")
+    shot(page, "restart-04-awaiting-approval")
+    page.goto("about:blank")
+
+    assert server.stop() in (0, -signal.SIGTERM)
+    server.start()  # a new process: nothing of the paused run lives in memory any more
+
+    page.goto(f"/runs/{run_id}/")
+    expect(page.get_by_test_id("run-status")).to_have_text("Awaiting approval")
+    expect(pending).to_be_visible()
+    expect(page.locator(f"#run-{run_id}-log li.ev-tool pre.cmd").last).to_contain_text("pwd && ls")
+    pending.get_by_test_id("approve-all").click()  # every shell command of this run
+    # The patch still asks: the exact patch, then Approve.
+    patch = page.locator(f"#run-{run_id}-log li.ev-apply_patch")
+    expect(patch.get_by_test_id("approval")).to_be_visible(timeout=RUN_TIMEOUT)
+    expect(patch.locator("pre.diff")).to_contain_text(f'"brand": "{BRAND_Y}"')
+    shot(page, "restart-05-patch-after-restart")
+    patch.get_by_test_id("approve").click()
+    wait_until_finished(page)
+    expect(page.get_by_test_id("run-status")).to_have_text("Succeeded")
+    expect(page.get_by_test_id("final-output")).to_contain_text(BRAND_Y)
+    assert BRAND_Y in app.read_text() and app.read_text() != before
+    decided = server.query(
+        "SELECT kind, decision FROM runs_approval WHERE run_id = ? ORDER BY id", run_id
+    )
+    assert decided == [("shell", "approved"), ("patch", "approved")]
+    shot(page, "restart-06-approved-after-restart")
+    page.goto("about:blank")
     assert server.stop() in (0, -signal.SIGTERM)
