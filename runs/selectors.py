@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
 
 from .models import AgentConfig, Approval, LaneGroup, Run, RunEvent, Thread
 
@@ -54,8 +54,11 @@ def usage_of(runs: QuerySet[Run] | Iterable[Run]) -> dict[str, int]:
 
 
 def session_threads(session) -> QuerySet[Thread]:
-    """A session's conversations, newest first."""
-    return Thread.objects.filter(session=session)
+    """A session's conversations, newest first, each with its first request and turn count."""
+    first = Run.objects.filter(thread=OuterRef("pk")).order_by("turn", "pk").values("prompt")
+    return Thread.objects.filter(session=session).annotate(
+        first_prompt=Subquery(first[:1]), turn_count=Count("runs")
+    )
 
 
 def thread_for_page(session, thread_id: str | None) -> Thread | None:

@@ -23,6 +23,7 @@ from playwright.sync_api import Frame, Page, expect
 from runs.demo import landing
 
 from .conftest import (
+    ARTIFACTS,
     RUN_TIMEOUT,
     follow_up,
     login,
@@ -307,6 +308,7 @@ def test_refine_a_version_hot_reloads_its_preview_and_the_card_follows(alice: Pa
     assert_not_reloaded(other)
     expect(other_header).to_have_css("background-color", other_colour)  # the other is as it was
     shot(page, "versions-refined-1440")
+    card.screenshot(path=str(ARTIFACTS / "versions-refined-card-1440.png"))
     page.set_viewport_size(PHONE)
     card.scroll_into_view_if_needed()
     shot(page, "versions-refined-390")

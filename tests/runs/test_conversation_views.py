@@ -98,6 +98,9 @@ async def test_a_new_conversation_starts_empty_on_the_same_session(
     page = (await alice_client.get(response.url)).content.decode()
     assert 'id="run-form"' in page and 'data-testid="turn"' not in page
     assert f'name="thread" value="{fresh.pk}"' in page
+    # The picker names each conversation by its first request.
+    assert "Conversations (2)" in page
+    assert "Build the page</a> <span class=\"muted small\">2 turns" in page
     # The old conversation is one click away.
     old = await alice_client.get(f"{local_session.get_absolute_url()}?thread={thread.pk}")
     old = old.content.decode()

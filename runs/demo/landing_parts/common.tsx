@@ -38,14 +38,17 @@ function Header() {
   return (
     <header data-testid="demo-header" style={{ background: page.header_color ?? "transparent",
       color: onColour ? "#fff" : c.text, borderBottom: onColour ? 0 : `1px solid ${c.border}` }}>
-      <div style={{ ...wrap, display: "flex", alignItems: "center", gap: 24, height: 64 }}>
-        <strong style={{ display: "flex", alignItems: "center", gap: 10, fontSize: 18 }}>
+      <div style={{ ...wrap, display: "flex", alignItems: "center", gap: "8px 16px", minHeight: 64,
+        paddingTop: 8, paddingBottom: 8,
+        flexWrap: "wrap" }}>
+        <strong style={{ display: "flex", alignItems: "center", gap: 10, fontSize: 18,
+          whiteSpace: "nowrap" }}>
           <span style={{ width: 22, height: 22, borderRadius: 6, display: "inline-block",
             background: onColour ? "#fff" : c.accent }} />
           {page.brand}
         </strong>
-        <nav style={{ display: "flex", gap: 20, marginLeft: "auto", fontSize: 15, opacity: 0.85,
-          flexWrap: "wrap" }}>
+        <nav style={{ display: "flex", gap: 16, marginLeft: "auto", fontSize: 15, opacity: 0.85,
+          whiteSpace: "nowrap" }}>
           {page.sections.includes("features") && <a href="#features" style={{ color: "inherit" }}>Features</a>}
           {page.sections.includes("pricing") && <a href="#pricing" style={{ color: "inherit" }}>Pricing</a>}
           <a href="#join" style={{ color: "inherit" }}>Contact</a>
