@@ -105,6 +105,14 @@ async def local_session(alice, starter):
 
 
 @pytest.fixture
+async def thread(local_session):
+    """An empty conversation on `local_session`."""
+    from runs.models import Thread
+
+    return await Thread.objects.acreate(owner_id=local_session.owner_id, session=local_session)
+
+
+@pytest.fixture
 def alice_session(alice, starter):
     """A running session of alice's in the database only (its workspace does not exist)."""
     return SandboxSession.objects.create(

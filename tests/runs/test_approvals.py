@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from lib.secrets import is_sealed
 from runs import services
-from runs.models import Approval, Run, RunEvent, Thread
+from runs.models import Approval, Run, RunEvent
 from runs.reaper import reap_unanswered_approvals
 from sandboxes.models import SandboxSession
 
@@ -28,11 +28,6 @@ from ..helpers import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-async def thread(local_session):
-    return await Thread.objects.acreate(owner_id=local_session.owner_id, session=local_session)
 
 
 async def pending(run: Run) -> list[Approval]:

@@ -25,11 +25,6 @@ async def bob_client(bob) -> AsyncClient:
     return await alogin(AsyncClient(), bob)
 
 
-@pytest.fixture
-async def thread(local_session):
-    return await Thread.objects.acreate(owner_id=local_session.owner_id, session=local_session)
-
-
 async def two_turns(thread) -> list[Run]:
     use_model("scripted", [answer_step("First answer.")])
     first = await execute_turn(thread, "Build the page", model="scripted")
@@ -100,7 +95,7 @@ async def test_a_new_conversation_starts_empty_on_the_same_session(
     assert f'name="thread" value="{fresh.pk}"' in page
     # The picker names each conversation by its first request.
     assert "Conversations (2)" in page
-    assert "Build the page</a> <span class=\"muted small\">2 turns" in page
+    assert 'Build the page</a> <span class="muted small">2 turns' in page
     # The old conversation is one click away.
     old = await alice_client.get(f"{local_session.get_absolute_url()}?thread={thread.pk}")
     old = old.content.decode()

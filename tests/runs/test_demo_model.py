@@ -8,7 +8,7 @@ from agents import Agent, RunConfig, Runner
 
 from runs.demo import landing
 from runs.demo.model import DemoModel
-from runs.models import Run, Thread
+from runs.models import Run
 from sandboxes.models import Manifest, ManifestEntry
 
 from ..conftest import start_local_session
@@ -60,11 +60,6 @@ async def test_without_a_sandbox_it_answers_from_its_input_deterministically():
 
 
 BRIEF = "A landing page for a bakery in Lyon. List the croissants."
-
-
-@pytest.fixture
-async def thread(local_session):
-    return await Thread.objects.acreate(owner_id=local_session.owner_id, session=local_session)
 
 
 def app_of(session) -> str:

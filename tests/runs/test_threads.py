@@ -16,11 +16,6 @@ from ..helpers import answer_step, execute_turn, input_kinds, shell_step, use_mo
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-async def thread(local_session):
-    return await Thread.objects.acreate(owner_id=local_session.owner_id, session=local_session)
-
-
 def text_of(item) -> str:
     content = item.get("content")
     if isinstance(content, str):
