@@ -204,11 +204,11 @@ async def session_runs_busy(session: SandboxSession) -> str | None:
 async def session_runs_stop(session: SandboxSession) -> None:
     """Cancel a session's runs and give their executors time to stop and store the sandbox's
     state (a sandboxes shutdown hook, registered by RunsConfig)."""
-    active = Run.objects.on_session(session).active()
-    async for run in active:
+    async for run in Run.objects.on_session(session).active():
         await run_cancel(run=run)
     for _ in range(SHUTDOWN_WAIT_STEPS):
-        if not await active.aexists():
+        # A fresh query each time: an evaluated queryset answers exists() from its cache.
+        if not await Run.objects.on_session(session).active().aexists():
             break
         await asyncio.sleep(0.25)
 

@@ -246,7 +246,9 @@ def test_approve_and_reject_commands_from_the_page(new_context, viewport):
     expect(turn(page, nxt).get_by_test_id("run-status")).to_have_text("Succeeded")
     decisions = turn(page, nxt).get_by_test_id("approval-decision")
     expect(decisions).to_have_count(1)  # one decision covered every later command
-    expect(decisions).to_contain_text("the rest of this run's shell commands go ahead without asking")
+    expect(decisions).to_contain_text(
+        "the rest of this run's shell commands go ahead without asking"
+    )
     expect(turn(page, nxt).get_by_test_id("final-output")).to_contain_text(
         "I built a landing page for “Lyon Bakery”"
     )

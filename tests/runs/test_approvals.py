@@ -16,6 +16,7 @@ from runs import services
 from runs.models import Approval, Run, RunEvent
 from runs.reaper import reap_unanswered_approvals
 from sandboxes.models import SandboxSession
+from sandboxes.services import session_shutdown
 
 from ..helpers import (
     answer_step,
@@ -242,3 +243,16 @@ async def test_the_demo_model_pauses_like_a_real_model(thread, local_session, al
     assert run.status == Run.Status.SUCCEEDED, run.error
     assert app.read_text() == starter
     assert "You rejected the patch to src/App.tsx" in run.final_output
+
+
+async def test_shutting_the_sandbox_down_ends_a_waiting_run(thread, local_session):
+    use_model("scripted", [shell_step("echo x > x.txt", "call-1"), answer_step("x")])
+    run = await execute_turn(thread, "Wait", model="scripted", approvals=("shell",))
+    assert run.status == Run.Status.AWAITING_APPROVAL
+
+    await session_shutdown(session=local_session)
+    await run.arefresh_from_db()
+    assert run.status == Run.Status.CANCELLED
+    assert "never ran" in run.error
+    [approval] = await pending(run)
+    assert approval.decision == Approval.Decision.CANCELLED
