@@ -13,11 +13,13 @@ from django.utils import timezone
 
 from lib.secrets import is_sealed
 from runs import services
+from runs.mcp import http_server_spec
 from runs.models import Approval, Run, RunEvent
 from runs.reaper import reap_unanswered_approvals
 from sandboxes.models import SandboxSession
 from sandboxes.services import session_shutdown
 
+from ..fakes.mcp import LoopbackMCP, search_result
 from ..helpers import (
     answer_step,
     events_of,
@@ -256,3 +258,34 @@ async def test_shutting_the_sandbox_down_ends_a_waiting_run(thread, local_sessio
     assert "never ran" in run.error
     [approval] = await pending(run)
     assert approval.decision == Approval.Decision.CANCELLED
+
+
+async def test_an_mcp_tool_call_waits_and_the_server_is_not_called_until_approved(
+    thread, local_session, alice, tasks_here
+):
+    server = LoopbackMCP().start()
+    try:
+        mcp = [http_server_spec(name="search", url=server.url, headers={})]
+        search = ModelStep(
+            output=[function_call("search", {"query": "approvals"}, call_id="mcp-1")],
+            usage=Usage(requests=1, input_tokens=12, output_tokens=4, total_tokens=16),
+        )
+        use_model("scripted", [search, answer_step("Searched.")])
+        run = await execute_turn(
+            thread, "Search", model="scripted", approvals=("mcp",), mcp_servers=mcp
+        )
+        assert run.status == Run.Status.AWAITING_APPROVAL
+        [approval] = await pending(run)
+        assert (approval.kind, approval.tool) == ("mcp", "search")
+        assert approval.detail == {"server": "search", "arguments": '{"query":"approvals"}'}
+        assert server.queries == []  # nothing reached the server
+
+        # The continuation reconnects the server (the RunState needs its tools) and calls it.
+        await services.approval_decide(approval=approval, user=alice, approve=True)
+        run = await until_ended(run, 60)
+        assert run.status == Run.Status.SUCCEEDED, run.error
+        assert server.queries == ["approvals"]
+        output = next(e for e in await events_of(run) if e.kind == "tool_output")
+        assert search_result("approvals") in output.payload["output"]
+    finally:
+        server.stop()
