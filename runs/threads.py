@@ -12,6 +12,7 @@ whatever a command printed.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.utils import timezone
@@ -42,7 +43,9 @@ def turn_input(thread: Thread, prompt: str) -> list[dict[str, Any]]:
 
 async def thread_history_save(*, run: Run, items: list[Any]) -> None:
     """After a completed turn: its `to_input_list()` becomes the thread's history."""
-    clean = redact(items, run_secret_values(run))
+    # Plain JSON (the SDK's items are; anything else is kept as its text, not lost).
+    plain = json.loads(json.dumps(items, default=str))
+    clean = redact(plain, run_secret_values(run))
     await Thread.objects.filter(pk=run.thread_id).aupdate(
         history=seal(clean), updated_at=timezone.now()
     )
