@@ -37,6 +37,11 @@
       wasPaused = nowPaused;
     }
 
+    // A log that scrolls by itself (turns, lanes) follows its newest step, as a chat does,
+    // unless the reader scrolled up: a pending approval is never hidden below the fold.
+    const log = root.querySelector("ol.log");
+    const following = () => !log || log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+
     function apply(events) {
       let html = "";
       for (const event of events) {
@@ -45,7 +50,9 @@
         lastSeq = event.seq;
       }
       if (html) {
+        const follow = following();
         htmx.swap(document.getElementById("run-stream-sink"), html, { swapStyle: "none" });
+        if (follow && log) log.scrollTop = log.scrollHeight;
         if (hint) hint.hidden = true;
         root.dataset.lastSeq = String(lastSeq);
         announce();
