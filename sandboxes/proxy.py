@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import re
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import aiohttp
 from asgiproxy.config import ProxyConfig
@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core import signing
 from django.http.cookie import parse_cookie
 from django.template.loader import render_to_string
+from yarl import URL
 
 from .grants import ENTER_PATH, GRANT_MAX_AGE, GRANT_SALT, grant_allows
 from .models import Preview
@@ -43,9 +44,37 @@ def preview_host_pattern() -> re.Pattern[str]:
     return re.compile(rf"^p(?P<id>\d+)\.{re.escape(settings.PREVIEW_DOMAIN)}(?::\d+)?$", re.I)
 
 
+def origin_form_target(scope) -> bool:
+    """Whether the request target is a path (`/x?y`): absolute-form (`http://host/x`),
+    authority-form (`host:port`), `*` and anything else that is not a path are refused."""
+    raw = scope.get("raw_path") or scope["path"].encode()
+    return scope["path"].startswith("/") and raw.startswith(b"/")
+
+
+def upstream_url(upstream: str, scope) -> URL:
+    """The dev server's URL for this request: its scheme, host and port, the request's path.
+
+    Built from parts, never by gluing strings: with `http://127.0.0.1:5173` + `@host:port/x`
+    the dev server's address would become a user name and the request would go to `host`.
+    """
+    base = urlsplit(upstream)
+    raw = scope.get("raw_path") or quote(scope["path"]).encode()
+    path = raw.split(b"?", 1)[0].decode("latin-1")  # some servers put the query in raw_path
+    if not path.startswith("/"):
+        raise ValueError(f"Not a path: {path!r}")
+    return URL.build(
+        scheme=base.scheme,
+        host=base.hostname or "",
+        port=base.port,
+        path=path,
+        query_string=scope.get("query_string", b"").decode("latin-1"),
+        encoded=True,
+    )
+
+
 class _UpstreamConfig(ProxyConfig):
-    def get_upstream_url(self, *, scope) -> str:
-        return scope["preview_upstream"].rstrip("/") + scope["path"]
+    def get_upstream_url_with_query(self, *, scope) -> URL:  # type: ignore[override]
+        return upstream_url(scope["preview_upstream"], scope)
 
     def process_client_headers(self, *, scope, headers):
         upstream = urlsplit(scope["preview_upstream"])
@@ -82,6 +111,9 @@ class PreviewProxy:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] in ("http", "websocket"):
+            if not origin_form_target(scope):
+                await self.refuse(scope, receive, send, 400, "bad_request_target")
+                return
             host = _header(scope, b"host")
             if match := preview_host_pattern().match(host):
                 await self.serve(int(match["id"]), scope, receive, send)
