@@ -26,6 +26,8 @@ from django.http.cookie import parse_cookie
 from django.template.loader import render_to_string
 from yarl import URL
 
+from lib.origins import is_same_origin
+
 from .grants import ENTER_PATH, GRANT_MAX_AGE, GRANT_SALT, grant_allows
 from .models import Preview
 from .previews import preview_check
@@ -123,6 +125,11 @@ class PreviewProxy:
     async def serve(self, preview_id: int, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"] == ENTER_PATH:
             await self.enter(preview_id, scope, send)
+            return
+        if scope["type"] == "websocket" and not is_same_origin(scope):
+            # Only the preview's own page opens its sockets: not a dev server's page on
+            # another port, not another preview (same site, so it holds this cookie too).
+            await self.refuse(scope, receive, send, 403, "preview_refused")
             return
         preview = await self.allowed(preview_id, scope)
         if preview is None:
