@@ -226,10 +226,10 @@ async def time_to_preview(client, owner, manifest, name: str, caches: str) -> Re
     async with ThreadSensitiveContext():
         preview = await sync_to_async(previews.preview_create)(session=session)
     host = f"http://p{preview.pk}.{settings.PREVIEW_DOMAIN}"
-    entered = await client.get(
-        f"{host}{grants.ENTER_PATH}", params={"grant": grants.grant_for_user(preview, owner)}
+    entered = await client.post(
+        f"{host}{grants.ENTER_PATH}", data={"grant": grants.grant_for_user(preview, owner)}
     )
-    if entered.status_code != 302:
+    if entered.status_code != 303:
         raise RuntimeError(f"The proxy refused the grant: {entered.status_code}")
     cookie = {"cookie": entered.headers["set-cookie"].split(";", 1)[0]}
     trace = TRACES.setdefault(preview.pk, Trace())

@@ -6,8 +6,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
@@ -20,7 +21,7 @@ from sandboxes.models import Preview
 from . import selectors, services, shares
 from .access import grant_for_share
 from .forms import AddVersionForm, ComparisonForm, ShareForm
-from .models import Comparison
+from .models import Comparison, ShareLink
 
 
 def _get_comparison_for_user(request: HttpRequest, pk: int) -> Comparison:
@@ -117,17 +118,15 @@ def comparison_list(request: HttpRequest) -> HttpResponse:
 # --- share links -------------------------------------------------------------------------------
 
 
+def share_url(request: HttpRequest, share: ShareLink) -> str:
+    """The link to hand out. Its token is in the fragment, which browsers never send: no access
+    log (daphne's, a proxy's) records it. The page posts it (share_open)."""
+    return f"{request.build_absolute_uri(reverse('share_open'))}#{shares.share_token(share)}"
+
+
 def share_links(request: HttpRequest, links) -> list[dict]:
     """Share links with the URL each one opens, for the owner's share panel."""
-    return [
-        {
-            "share": share,
-            "url": request.build_absolute_uri(
-                reverse("share_page", args=[shares.share_token(share)])
-            ),
-        }
-        for share in links
-    ]
+    return [{"share": share, "url": share_url(request, share)} for share in links]
 
 
 @require_POST
@@ -162,11 +161,59 @@ def share_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return htmx_redirect(request, target.get_absolute_url())
 
 
+def _share_cookie(pk: int) -> str:
+    """The cookie holding a share's token once its link was opened (on that share's path)."""
+    return f"sd_share_{pk}"
+
+
+def _share_gone(request: HttpRequest, reason: str = "") -> HttpResponse:
+    response = render(request, "comparisons/share_gone.html", {"reason": reason}, status=404)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 @login_not_required
-def share_page(request: HttpRequest, token: str) -> HttpResponse:
+def share_open(request: HttpRequest) -> HttpResponse:
+    """GET: a page whose script posts the link's fragment (the token) back here. POST: trade
+    the token for a cookie on this share's own path, then show the share."""
+    if request.method != "POST":
+        response = render(request, "comparisons/share_open.html")
+        # Not no-referrer: Chromium then sends `Origin: null` with the form, which CSRF
+        # refuses. Referers never hold the fragment, and same-origin keeps them here.
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    token = request.POST.get("token", "")
     share = selectors.share_get_by_token(token)
     if share is None:
-        return render(request, "comparisons/share_gone.html", status=404)
+        return _share_gone(request)
+    response = redirect("share_page", share.pk)
+    response.set_cookie(
+        _share_cookie(share.pk),
+        token,
+        max_age=max(int((share.expires_at - timezone.now()).total_seconds()), 0),
+        path=reverse("share_page", args=[share.pk]),
+        secure=request.is_secure(),
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+@login_not_required
+def share_legacy(request: HttpRequest, token: str) -> HttpResponse:
+    """Links made before tokens moved into the fragment: the same link, the new way."""
+    return redirect(f"{reverse('share_open')}#{token}")
+
+
+@login_not_required
+def share_page(request: HttpRequest, pk: int) -> HttpResponse:
+    token = request.COOKIES.get(_share_cookie(pk), "")
+    share = selectors.share_get_by_token(token) if token else None
+    if share is None or share.pk != pk:
+        if not token:
+            return _share_gone(request, "no-token")
+        return _share_gone(request)
 
     def grant(preview: Preview) -> str:
         return grant_for_share(preview, share)

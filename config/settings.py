@@ -181,15 +181,20 @@ RUN_STALE_SECONDS = envint("RUN_STALE_SECONDS", 60)
 EVENT_OUTPUT_LIMIT = envint("EVENT_OUTPUT_LIMIT", 20_000)
 SANDBOX_SNAPSHOT_DIR = DATA_DIR / "snapshots"
 
+# Every line goes through RedactingFormatter: URLs lose user:password@ and query strings (MCP
+# server URLs carry keys). httpx2 is the MCP client's HTTP library (mcp 2.x): it logs each
+# request's URL at INFO.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"redacted": {"()": "lib.log_redaction.RedactingFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "redacted"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "openai.agents": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
     },
 }

@@ -36,6 +36,16 @@ COOKIE_SALT = "sandboxes.preview.cookie"
 COOKIE_NAME = "sd_preview"
 ACCESS_CACHE_SECONDS = 2.0
 CLOSE_REFUSED = 4403
+ENTER_BODY_LIMIT = 16_384
+# The enter page only posts its fragment to itself: nothing else may load, nothing may leak.
+ENTER_PAGE_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        b"form-action 'self'",
+    ),
+    (b"referrer-policy", b"no-referrer"),
+]
 
 
 def _private_cookies() -> set[str]:
@@ -124,7 +134,7 @@ class PreviewProxy:
 
     async def serve(self, preview_id: int, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"] == ENTER_PATH:
-            await self.enter(preview_id, scope, send)
+            await self.enter(preview_id, scope, receive, send)
             return
         if scope["type"] == "websocket" and not is_same_origin(scope):
             # Only the preview's own page opens its sockets: not a dev server's page on
@@ -170,11 +180,24 @@ class PreviewProxy:
             with contextlib.suppress(asyncio.CancelledError):
                 await proxying
 
-    async def enter(self, preview_id: int, scope, send) -> None:
-        query = parse_qs(scope.get("query_string", b"").decode())
+    async def enter(self, preview_id: int, scope, receive, send) -> None:
+        """Trade a grant for this host's cookie.
+
+        The iframe's URL carries the grant in its fragment, which browsers never send: a GET
+        gets a page whose script posts it here. Query strings end up in access logs (daphne's,
+        a proxy's); fragments and bodies do not.
+        """
+        if scope["method"] in ("GET", "HEAD"):
+            html = render_to_string("sandboxes/preview_enter.html", {"enter_path": ENTER_PATH})
+            await _send_html(send, 200, html, ENTER_PAGE_HEADERS)
+            return
+        if scope["method"] != "POST":
+            await _send_html(send, 405, "", [(b"allow", b"GET, POST")])
+            return
+        form = parse_qs((await _read_body(receive, ENTER_BODY_LIMIT)).decode("latin-1"))
         try:
             grant = signing.loads(
-                query.get("grant", [""])[0], salt=GRANT_SALT, max_age=GRANT_MAX_AGE
+                form.get("grant", [""])[0], salt=GRANT_SALT, max_age=GRANT_MAX_AGE
             )
         except signing.BadSignature:
             grant = None
@@ -193,7 +216,7 @@ class PreviewProxy:
         await send(
             {
                 "type": "http.response.start",
-                "status": 302,
+                "status": 303,
                 "headers": [
                     (b"location", b"/"),
                     (b"cache-control", b"no-store"),
@@ -242,7 +265,19 @@ def _header(scope, name: bytes) -> str:
     return ""
 
 
-async def _send_html(send, status: int, html: str) -> None:
+async def _read_body(receive, limit: int) -> bytes:
+    """The request body, up to `limit` bytes (the rest is read and dropped)."""
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return body
+        body = (body + message.get("body", b""))[:limit]
+        if not message.get("more_body", False):
+            return body
+
+
+async def _send_html(send, status: int, html: str, headers=()) -> None:
     body = html.encode()
     await send(
         {
@@ -252,6 +287,7 @@ async def _send_html(send, status: int, html: str) -> None:
                 (b"content-type", b"text/html; charset=utf-8"),
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
+                *headers,
             ],
         }
     )

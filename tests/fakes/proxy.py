@@ -106,14 +106,15 @@ def client(app, host: str) -> httpx.AsyncClient:
 
 
 async def enter(app, preview: Preview, grant: str) -> httpx.Response:
+    """What the enter page's script does with the grant in its fragment: post it."""
     async with client(app, preview_host(preview)) as c:
-        return await c.get(grants.ENTER_PATH, params={"grant": grant})
+        return await c.post(grants.ENTER_PATH, data={"grant": grant})
 
 
 async def cookie_for(app, preview: Preview, grant: str) -> str:
     """The Cookie header a browser sends after following the enter URL."""
     response = await enter(app, preview, grant)
-    assert response.status_code == 302, response.text
+    assert response.status_code == 303, response.text
     morsel = response.headers["set-cookie"].split(";")[0]
     assert morsel.startswith(f"{proxy.COOKIE_NAME}=")
     return morsel

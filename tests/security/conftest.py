@@ -240,3 +240,7 @@ def enter_preview(dashboard: Dashboard, entry_url: str) -> str:
     response = httpx.get(url, headers=headers, timeout=20)
     assert response.status_code == 302, response.text
     return response.headers["set-cookie"].split(";")[0]
+
+
+# The browser fixtures of the end-to-end suite (Debian's chromium driven by Playwright).
+from ..e2e.conftest import browser, page_errors  # noqa: E402, F401
