@@ -75,7 +75,11 @@ def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         if not version_id.isdecimal() or not versions.filter(pk=version_id).exists():
             raise Http404("No such version in this comparison.")
         versions = versions.filter(pk=version_id)
-    cards = _version_cards(request, versions, lambda preview: grant_for_user(preview, request.user))
+    cards = _version_cards(
+        request,
+        versions,
+        lambda preview: grant_for_user(preview, request.user, request.session.session_key),
+    )
     focus = request.GET.get("focus")
     context = {
         "comparison": comparison,

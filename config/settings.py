@@ -204,6 +204,8 @@ LOGGING = {
 # Chromium resolves *.localhost to loopback; in production use a wildcard DNS name.
 PREVIEW_DOMAIN = os.environ.get("PREVIEW_DOMAIN", "preview.localhost")
 PREVIEW_BOOT_SECONDS = envint("PREVIEW_BOOT_SECONDS", 300)
+# How long a preview's access cookie lasts (its grant is also re-checked on every request).
+PREVIEW_COOKIE_SECONDS = envint("PREVIEW_COOKIE_SECONDS", 12 * 3600)
 PREVIEW_MODULES_CACHE = DATA_DIR / "node-modules-cache"
 PREVIEW_LOG_DIR = DATA_DIR / "preview-logs"
 

@@ -210,7 +210,7 @@ class PreviewProxy:
         # The preview lives in an iframe on another site: its cookie must be SameSite=None
         # (hence Secure, which browsers allow on *.localhost) and Partitioned (CHIPS), so it
         # still works where third-party cookies are blocked.
-        attributes = "Path=/; HttpOnly; " + (
+        attributes = f"Path=/; Max-Age={settings.PREVIEW_COOKIE_SECONDS}; HttpOnly; " + (
             "SameSite=None; Secure; Partitioned" if secure else "SameSite=Lax"
         )
         await send(
@@ -237,7 +237,7 @@ class PreviewProxy:
         if cached and now - cached[0] < ACCESS_CACHE_SECONDS:
             return cached[1]
         try:
-            grant = signing.loads(value, salt=COOKIE_SALT)
+            grant = signing.loads(value, salt=COOKIE_SALT, max_age=settings.PREVIEW_COOKIE_SECONDS)
         except signing.BadSignature:
             return None
         preview = await grant_allows(grant, preview_id)

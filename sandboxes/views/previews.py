@@ -46,7 +46,9 @@ def preview_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "preview": preview,
         "log": previews.current_log(preview),
         "session": preview.session,
-        "frame_url": preview_entry_url(request, preview, grant_for_user(preview, request.user)),
+        "frame_url": preview_entry_url(
+            request, preview, grant_for_user(preview, request.user, request.session.session_key)
+        ),
         "share_form": ShareForm(),
         "shares": share_links(request, preview_shares(preview)),
     }

@@ -19,6 +19,8 @@ from runs.models import Run
 from sandboxes import grants, proxy
 from sandboxes.models import Preview, SandboxSession
 
+from ..fakes.proxy import login_session_key
+
 pytestmark = pytest.mark.django_db
 
 WORKSPACE = "/tmp/sandbox-workspace-3f9a1c"
@@ -259,7 +261,7 @@ def test_the_public_page_frames_ready_previews_on_their_own_origin_with_share_gr
 def test_the_public_page_has_no_secrets_or_controls(client, alice, comparison, settings):
     share = share_for(comparison)
     version = comparison.versions.get(label="Bold")
-    owner_grant = grants.grant_for_user(version.preview, alice)
+    owner_grant = grants.grant_for_user(version.preview, alice, login_session_key(alice))
     owner_cookie = signing.dumps({"p": version.preview.pk, "u": alice.pk}, salt=proxy.COOKIE_SALT)
 
     page = open_share(client, share_url(share)).content.decode()

@@ -14,7 +14,9 @@ import inspect
 import httpx
 import pytest
 from aiohttp import WSMsgType, web
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.test import Client
 
 from config.asgi import application
 from lib import task_backends
@@ -126,8 +128,20 @@ async def get(app, preview: Preview, path: str = "/", cookie: str | None = None,
         return await c.get(path, headers=headers, **kwargs)
 
 
+def login_session_key(user) -> str:
+    """The key of a real login session of `user` (an owner's grant lasts as long as it)."""
+    client = Client()
+    client.force_login(user)
+    return client.session.session_key
+
+
+async def owner_grant(preview: Preview, user) -> str:
+    key = await sync_to_async(login_session_key)(user)
+    return grants.grant_for_user(preview, user, key)
+
+
 async def owner_cookie(app, preview: Preview, user) -> str:
-    return await cookie_for(app, preview, grants.grant_for_user(preview, user))
+    return await cookie_for(app, preview, await owner_grant(preview, user))
 
 
 def ws_communicator(app, preview: Preview, cookie: str | None, path: str = "/ws", **kw):
