@@ -13,7 +13,6 @@ from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
 from runs.forms import AgentForm
-from runs.selectors import session_runs
 from sandboxes import selectors as sandbox_selectors
 from sandboxes.grants import grant_for_user, preview_entry_url
 from sandboxes.models import Preview
@@ -88,7 +87,6 @@ def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "share_form": ShareForm(),
         "shares": share_links(request, comparison.shares.all()),
         "add_form": AddVersionForm(),
-        "public": False,
     }
     if one_card:
         return render(request, "comparisons/_version_card.html", {**context, "card": cards[0]})
@@ -219,32 +217,23 @@ def share_page(request: HttpRequest, pk: int) -> HttpResponse:
             return _share_gone(request, "no-token")
         return _share_gone(request)
 
-    def grant(preview: Preview) -> str:
-        return grant_for_share(preview, share)
-
-    if share.comparison is not None:
-        versions = selectors.comparison_versions(share.comparison)
-        title = share.comparison.title
-    else:
-        versions = []
-        title = share.preview.session.name
-    cards = _version_cards(request, versions, grant)
-    if share.preview is not None:
-        preview = share.preview
-        cards = [
-            {
-                "version": None,
-                "run": session_runs(preview.session).filter(status="succeeded").first(),
-                "preview": preview,
-                "frame_url": preview_entry_url(request, preview, grant(preview))
-                if preview.status == Preview.Status.READY
-                else None,
-            }
-        ]
+    shared, added = selectors.shared_versions(share)
+    cards = [
+        {
+            "shared": item,
+            "frame_url": preview_entry_url(
+                request, item.preview, grant_for_share(item.preview, share)
+            )
+            if item.preview is not None and item.preview.status == Preview.Status.READY
+            else None,
+        }
+        for item in shared
+    ]
+    title = share.comparison.title if share.comparison else share.preview.session.name
     response = render(
         request,
         "comparisons/share_page.html",
-        {"share": share, "title": title, "cards": cards, "public": True},
+        {"share": share, "title": title, "cards": cards, "added": added},
     )
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"

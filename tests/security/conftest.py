@@ -1,6 +1,6 @@
 """A real dashboard for the attacks: daphne in a subprocess, as `make run` serves it.
 
-`dashboard` is one daphne process per test module on a throwaway SQLite database and data
+`dashboard` is one daphne process for the whole suite on a throwaway SQLite database and data
 directory, with alice and bob. Its stdout and stderr (daphne's access log and every log line
 the dashboard writes) go to one file that tests can grep. `raw_http` speaks to it over a plain
 socket, so a test can send request targets no HTTP client would produce.
@@ -76,7 +76,7 @@ class Dashboard:
         return f"p{preview_id}.preview.localhost:{self.port}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     tmp = tmp_path_factory.mktemp("security")
     env = _server_env(tmp)
@@ -168,7 +168,7 @@ class DevServer:
     pid: int
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     root = tmp_path_factory.mktemp("devserver")
     (root / "index.html").write_text("<h1>the preview's own app</h1>")
