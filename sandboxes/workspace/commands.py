@@ -40,6 +40,8 @@ def check_command(command: str) -> str:
         raise WorkspaceError("Type a command to run.")
     if len(command) > CONSOLE_COMMAND_LIMIT:
         raise WorkspaceError(f"A command has at most {CONSOLE_COMMAND_LIMIT:,} characters.")
+    if "\x00" in command:
+        raise WorkspaceError("A command cannot contain NUL bytes (\\0): remove them.")
     return command
 
 
@@ -75,7 +77,7 @@ async def _local_console(root: Path, command: str) -> AsyncIterator[str]:
             start_new_session=True,  # its own process group: whatever it starts dies with it
             env=console_environment(root),
         )
-    except OSError as error:
+    except (OSError, ValueError) as error:
         yield f"[dashboard] the command could not start: {describe_error(error)}\n"
         return
     assert process.stdout is not None
