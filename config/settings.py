@@ -47,9 +47,24 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-DEBUG = envbool("DJANGO_DEBUG", True)
+# DJANGO_PRODUCTION=1: the preset for serving behind a TLS proxy (`check --deploy` is clean
+# with it); each switch below can still be set on its own. Without it, plain HTTP on loopback.
+PRODUCTION = envbool("DJANGO_PRODUCTION", False)
+DEBUG = envbool("DJANGO_DEBUG", not PRODUCTION)
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+# --- HTTPS (DJANGO_PRODUCTION turns each on) --------------------------------------------------
+SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_HSTS_SECONDS = envint("DJANGO_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = envbool("DJANGO_HSTS_PRELOAD", PRODUCTION)  # the header only: no submission
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("DJANGO_SECURE_COOKIES", PRODUCTION)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips a client's own);
+# set DJANGO_PROXY_SSL_HEADER=0 when daphne serves TLS itself.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if envbool("DJANGO_PROXY_SSL_HEADER", PRODUCTION) else None
+)
 
 INSTALLED_APPS = [
     "daphne",

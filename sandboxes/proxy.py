@@ -26,7 +26,7 @@ from django.http.cookie import parse_cookie
 from django.template.loader import render_to_string
 from yarl import URL
 
-from lib.origins import is_same_origin
+from lib.origins import is_same_origin, request_scheme
 
 from .grants import ENTER_PATH, GRANT_MAX_AGE, GRANT_SALT, grant_allows
 from .models import Preview
@@ -206,7 +206,8 @@ class PreviewProxy:
             return
         cookie = signing.dumps(grant, salt=COOKIE_SALT)
         host = _header(scope, b"host")
-        secure = scope.get("scheme") == "https" or host.split(":")[0].endswith(".localhost")
+        # request_scheme: behind a TLS proxy daphne sees http, the browser https.
+        secure = request_scheme(scope) == "https" or host.split(":")[0].endswith(".localhost")
         # The preview lives in an iframe on another site: its cookie must be SameSite=None
         # (hence Secure, which browsers allow on *.localhost) and Partitioned (CHIPS), so it
         # still works where third-party cookies are blocked.
