@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
+from lib.once import once_per_form
 from runs.forms import AgentForm
 from sandboxes import selectors as sandbox_selectors
 from sandboxes.grants import grant_for_user, preview_entry_url
@@ -27,6 +28,7 @@ def _get_comparison_for_user(request: HttpRequest, pk: int) -> Comparison:
     return get_object_or_404(selectors.comparisons_of(request.user), pk=pk)
 
 
+@once_per_form
 def comparison_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     manifest = get_object_or_404(sandbox_selectors.manifests_visible_to(request.user), pk=pk)
     form = ComparisonForm(request.POST or None)
@@ -94,6 +96,7 @@ def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+@once_per_form
 def comparison_add_version(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     comparison = _get_comparison_for_user(request, pk)
     form = AddVersionForm(request.POST)
@@ -132,6 +135,7 @@ def share_links(request: HttpRequest, links) -> list[dict]:
 
 
 @require_POST
+@once_per_form
 def share_create(request: HtmxHttpRequest, kind: str, pk: int) -> HttpResponse:
     if kind == "comparison":
         target = _get_comparison_for_user(request, pk)

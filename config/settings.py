@@ -110,6 +110,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "runs.context_processors.dashboard",
+                "lib.once.form_once",
             ],
         },
     },
@@ -149,6 +150,12 @@ else:
             "BACKEND": "channels.layers.InMemoryChannelLayer",
             "CONFIG": {"capacity": CHANNEL_CAPACITY, "expiry": 120},
         }
+    }
+
+# --- Cache: lib.once (one submission per form) needs it shared by every serving process ------
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }
 
 # --- Background work: django.tasks ------------------------------------------------------------

@@ -7,6 +7,7 @@ from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, re
 from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, htmx_redirect
+from lib.once import once_per_form
 from sandboxes.views.sessions import get_session_for_user, render_session_page
 
 from .. import selectors, services
@@ -19,6 +20,7 @@ def _get_run_for_user(request: HttpRequest, pk: int) -> Run:
 
 
 @require_POST
+@once_per_form
 def run_create(request: HtmxHttpRequest, session_pk: int) -> HttpResponse:
     session = get_session_for_user(request, session_pk)
     form = RunForm(request.POST)

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from lib.errors import describe_error
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
+from lib.once import once_per_form
 from runs.forms import RunForm
 from runs.selectors import runs_of, session_runs
 
@@ -46,6 +47,7 @@ def manifest_context(manifest: Manifest, form: SessionForm) -> dict:
 
 
 @require_POST
+@once_per_form
 def session_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     manifest = get_object_or_404(selectors.manifests_visible_to(request.user), pk=pk)
     form = SessionForm(request.POST)
