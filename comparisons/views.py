@@ -31,7 +31,7 @@ def _get_comparison_for_user(request: HttpRequest, pk: int) -> Comparison:
 @once_per_form
 def comparison_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     manifest = get_object_or_404(sandbox_selectors.manifests_visible_to(request.user), pk=pk)
-    form = ComparisonForm(request.POST or None)
+    form = ComparisonForm(request.POST or None, user=request.user)
     agent_form = AgentForm(request.POST or None, prefix="agent")
     if request.method == "POST":
         if form.is_valid() and agent_form.is_valid():

@@ -3,6 +3,7 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+os.umask(0o077)  # the server's files are its own (as in manage.py): sandboxes/isolation.py
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 

@@ -34,6 +34,9 @@ def envlist(name: str, default: str) -> list[str]:
 # the printed admin password, sandbox snapshots.
 DATA_DIR = Path(os.environ.get("DASHBOARD_DATA_DIR", BASE_DIR / ".local"))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+if DATA_DIR.stat().st_uid == os.geteuid():
+    # Others (the sandbox account) may pass through to their workspaces, not list or read.
+    DATA_DIR.chmod(0o711)
 
 
 def _secret_key() -> str:
@@ -123,6 +126,12 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The database is the dashboard's alone (SQLite gives -wal/-shm the same mode); new ones
+    # are made under the umask 077 of manage.py and config/asgi.py.
+    for suffix in ("", "-wal", "-shm"):
+        database = Path(f"{DATABASES['default']['NAME']}{suffix}")
+        if database.is_file() and database.stat().st_uid == os.geteuid():
+            database.chmod(0o600)
     # WAL lets the live pages read while a run writes its events; IMMEDIATE avoids
     # "database is locked" upgrades when several runs write at once.
     DATABASES["default"]["OPTIONS"] = {
@@ -238,3 +247,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MANIFEST_TOTAL_LIMIT + 1_000_000
 FILE_UPLOAD_MAX_MEMORY_SIZE = MANIFEST_TOTAL_LIMIT + 1_000_000
 # Local sandboxes' workspaces (one directory per session); the reaper only cleans in here.
 SANDBOX_WORKSPACE_DIR = DATA_DIR / "workspaces"
+# Caches of the tools local sandboxes run (npm's), shared by them, outside every workspace.
+SANDBOX_CACHE_DIR = Path(os.environ.get("DASHBOARD_SANDBOX_CACHE", DATA_DIR / "sandbox-cache"))
+# When the dashboard runs as root, local sandboxes run as this unprivileged account
+# (`make setup` creates it; empty: as the dashboard's own user). sandboxes/isolation.py.
+SANDBOX_USER = os.environ.get("DASHBOARD_SANDBOX_USER", "sandbox-dashboard")
+# Who may use the local backend (real processes on this machine): "staff" or "everyone".
+LOCAL_SANDBOXES = os.environ.get("DASHBOARD_LOCAL_SANDBOXES", "staff")
+if LOCAL_SANDBOXES not in ("staff", "everyone"):
+    raise ValueError(
+        f"DASHBOARD_LOCAL_SANDBOXES must be 'staff' or 'everyone', not {LOCAL_SANDBOXES!r}"
+    )

@@ -36,7 +36,9 @@ def manifest_list(request: HttpRequest) -> HttpResponse:
 def manifest_detail(request: HttpRequest, pk: int) -> HttpResponse:
     manifest = _get_manifest_for_user(request, pk)
     return render(
-        request, "sandboxes/manifest_detail.html", manifest_context(manifest, SessionForm())
+        request,
+        "sandboxes/manifest_detail.html",
+        manifest_context(manifest, SessionForm(user=request.user)),
     )
 
 

@@ -38,11 +38,16 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def manifest_context(manifest: Manifest, form: SessionForm) -> dict:
+    offered = {choice for choice, _ in form.fields["backend"].choices}
+    local = BACKENDS[SandboxSession.Backend.LOCAL]
     return {
         "manifest": manifest,
         "entries": manifest.entries.all(),
         "form": form,
         "docker_available": BACKENDS[SandboxSession.Backend.DOCKER].available(),
+        "local_offered": local.id in offered,
+        "local_refused": "" if local.id in offered else local.refused,
+        "no_backend": not offered,
     }
 
 
@@ -50,7 +55,7 @@ def manifest_context(manifest: Manifest, form: SessionForm) -> dict:
 @once_per_form
 def session_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     manifest = get_object_or_404(selectors.manifests_visible_to(request.user), pk=pk)
-    form = SessionForm(request.POST)
+    form = SessionForm(request.POST, user=request.user)
     if form.is_valid():
         try:
             session = services.session_create(

@@ -10,6 +10,7 @@ screenshot helper, `shot`, writing to test-artifacts/.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -17,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -52,6 +54,21 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+_DATA_DIRS: dict[Path, Path] = {}
+
+
+def _data_dir(tmp: Path) -> Path:
+    """The server's data directory (one per `tmp`), outside pytest's tree: as `make run` as
+    root, local sandboxes run as the sandbox account, which must pass through the folders
+    above its workspaces, and pytest keeps its own at 0700."""
+    if tmp not in _DATA_DIRS:
+        data = Path(tempfile.mkdtemp(prefix="sandbox-dashboard-test-", dir="/tmp"))
+        data.chmod(0o711)
+        atexit.register(shutil.rmtree, data, True)
+        _DATA_DIRS[tmp] = data
+    return _DATA_DIRS[tmp]
+
+
 def _server_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"OPENAI_API_KEY", "E2B_API_KEY"}}
     # Whatever the developer's shell points at, this server gets its own of everything.
@@ -60,7 +77,10 @@ def _server_env(tmp: Path) -> dict[str, str]:
     (tmp / "tmp").mkdir(exist_ok=True)
     env.update(
         DATABASE_URL=f"sqlite:///{tmp / 'e2e.sqlite3'}",
-        DASHBOARD_DATA_DIR=str(tmp / "data"),
+        DASHBOARD_DATA_DIR=str(_data_dir(tmp)),
+        # alice and bob are not staff; npm's cache of the sandbox account survives the run.
+        DASHBOARD_LOCAL_SANDBOXES="everyone",
+        DASHBOARD_SANDBOX_CACHE=str(ROOT / ".local" / "test-sandbox-cache"),
         DEMO_MODEL_DELAY="0.05",
         DJANGO_DEBUG="true",
         AGENTS_TRACING="false",

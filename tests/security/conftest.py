@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -235,10 +235,14 @@ def on_loopback(dashboard: Dashboard, url: str) -> tuple[str, dict[str, str]]:
 
 
 def enter_preview(dashboard: Dashboard, entry_url: str) -> str:
-    """Follow a preview's iframe URL as the browser does; the Cookie header it then sends."""
+    """Follow a preview's iframe URL as the browser does (the enter page posts the grant
+    from its fragment); the Cookie header the browser then sends."""
     url, headers = on_loopback(dashboard, entry_url)
-    response = httpx.get(url, headers=headers, timeout=20)
-    assert response.status_code == 302, response.text
+    page = httpx.get(url, headers=headers, timeout=20)
+    assert page.status_code == 200 and "location.hash" in page.text, page.text
+    grant = parse_qs(urlsplit(entry_url).fragment)["grant"][0]
+    response = httpx.post(url, data={"grant": grant}, headers=headers, timeout=20)
+    assert response.status_code == 303, response.text
     return response.headers["set-cookie"].split(";")[0]
 
 

@@ -8,10 +8,12 @@ grepping a real daphne's output after a real browser opened a preview and a shar
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from playwright.sync_api import expect
@@ -50,7 +52,7 @@ def console_output(level: int):
 
 @pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])
 @pytest.mark.parametrize("httpx2_level", [None, logging.INFO])
-async def test_mcp_urls_and_headers_never_reach_the_log(mcp_server, level, httpx2_level):
+def test_mcp_urls_and_headers_never_reach_the_log(mcp_server, level, httpx2_level):
     """At the default levels, at DEBUG, and with the chatty HTTP client turned back on."""
     url = mcp_server.url.replace("127.0.0.1", f"agent:{PASSWORD}@127.0.0.1")
     spec = http_server_spec(
@@ -60,13 +62,19 @@ async def test_mcp_urls_and_headers_never_reach_the_log(mcp_server, level, httpx
     configured = httpx2.level
     if httpx2_level is not None:
         httpx2.setLevel(httpx2_level)
+
+    async def use_the_server() -> list[str]:
+        async with contextlib.AsyncExitStack() as stack:
+            connected = await connect_servers([spec], None, stack)
+            server, _, tools = connected[0]
+            await server.call_tool("search", {"query": "sandboxes"})
+            return tools
+
     try:
         with console_output(level) as output:
-            async with contextlib.AsyncExitStack() as stack:
-                connected = await connect_servers([spec], None, stack)
-                server, _, tools = connected[0]
-                assert tools == ["search"]
-                await server.call_tool("search", {"query": "sandboxes"})
+            # On a thread of its own: the browser tests' Playwright keeps a loop running here.
+            with ThreadPoolExecutor(1) as thread:
+                assert thread.submit(asyncio.run, use_the_server()).result(60) == ["search"]
     finally:
         httpx2.setLevel(configured)
     logged = output.getvalue()
