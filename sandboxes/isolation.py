@@ -128,15 +128,16 @@ def isolation_note() -> str:
     current = isolation()
     if current.identity is not None:
         return (
-            f"Local sandboxes run as the unprivileged user {current.identity.name} (uid "
-            f"{current.identity.uid}): their commands cannot read the dashboard's secret key "
-            "or database, but they share this machine's network, and each other's workspaces."
+            "Local sandboxes are real folders and processes on this machine, run as the "
+            f"unprivileged user {current.identity.name} (uid {current.identity.uid}): their "
+            "commands cannot read the dashboard's secret key or database, but they share this "
+            "machine's network, and each other's workspaces."
         )
     own = pwd.getpwuid(os.geteuid()).pw_name
     return (
-        f"Local sandboxes run as {own}, the dashboard's own user ({current.reason}): their "
-        "commands can read its secret key and database. Use Docker or E2B for work you do "
-        "not trust."
+        f"Local sandboxes are real folders and processes on this machine, run as {own}, the "
+        f"dashboard's own user ({current.reason}): their commands can read its secret key and "
+        "database. Use Docker or E2B for work you do not trust."
     )
 
 
@@ -273,29 +274,25 @@ class UserUnixLocalSandboxClient(UnixLocalSandboxClient):
         return self._rebind(await super().resume(state))
 
 
+def run_as_sandbox(identity: SandboxIdentity, *argv: str | Path, timeout: float = 600) -> None:
+    """Run a file utility as the sandbox account; OSError with its message if it fails."""
+    result = subprocess.run(
+        identity.wrap(argv),
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+        env={"PATH": SANDBOX_PATH},
+        cwd="/",
+    )
+    if result.returncode:
+        raise OSError(result.stderr.decode(errors="replace").strip() or f"{argv[0]} failed")
+
+
 def copy_tree_as_sandbox(source: Path, target: Path, identity: SandboxIdentity) -> None:
     """Hard-link copy of `source` into `target` (cp -a --link) done by the sandbox account, so
     a tree the sandbox controls is never walked by root and the copy is the account's own."""
-    result = subprocess.run(
-        identity.wrap(["cp", "-a", "--link", "--", str(source), str(target)]),
-        capture_output=True,
-        timeout=600,
-        check=False,
-        env={"PATH": SANDBOX_PATH},
-        cwd="/",
-    )
-    if result.returncode:
-        raise OSError(result.stderr.decode(errors="replace").strip() or "cp failed")
+    run_as_sandbox(identity, "cp", "-a", "--link", "--", source, target)
 
 
 def rename_as_sandbox(source: Path, target: Path, identity: SandboxIdentity) -> None:
-    result = subprocess.run(
-        identity.wrap(["mv", "-T", "--", str(source), str(target)]),
-        capture_output=True,
-        timeout=60,
-        check=False,
-        env={"PATH": SANDBOX_PATH},
-        cwd="/",
-    )
-    if result.returncode:
-        raise OSError(result.stderr.decode(errors="replace").strip() or "mv failed")
+    run_as_sandbox(identity, "mv", "-T", "--", source, target, timeout=60)

@@ -143,12 +143,10 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, artifacts: Path
-) -> Iterator[str]:
-    """The dashboard served by a real `daphne` process; yields its base URL."""
-    tmp = tmp_path_factory.mktemp("e2e")
+@contextlib.contextmanager
+def serve_dashboard(tmp: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
+    """A migrated, seeded dashboard with alice and bob, served by a real `daphne` as `make run`
+    serves it; its base URL, environment and log (stdout and stderr: the access log too)."""
     env = _server_env(tmp)
     _manage(env, "migrate", "--noinput", "-v0")
     _manage(env, "seed")
@@ -167,7 +165,7 @@ def server(
         )
     try:
         _wait_for_server(proc, f"{base_url}/login/", log_path)
-        yield base_url
+        yield base_url, env, log_path
     finally:
         proc.terminate()
         try:
@@ -175,9 +173,21 @@ def server(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
-        shutil.copyfile(log_path, artifacts / "daphne.log")
-        if request.session.testsfailed:
-            sys.stderr.write(f"\n----- daphne log ({log_path}) -----\n{log_path.read_text()}\n")
+
+
+@pytest.fixture(scope="session")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, artifacts: Path
+) -> Iterator[str]:
+    """The dashboard served by a real `daphne` process; yields its base URL."""
+    with serve_dashboard(tmp_path_factory.mktemp("e2e")) as (base_url, _env, log_path):
+        try:
+            yield base_url
+        finally:
+            shutil.copyfile(log_path, artifacts / "daphne.log")
+            if request.session.testsfailed:
+                log = log_path.read_text()
+                sys.stderr.write(f"\n----- daphne log ({log_path}) -----\n{log}\n")
 
 
 @pytest.fixture(scope="session")

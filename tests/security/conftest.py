@@ -24,15 +24,7 @@ import httpx
 import pytest
 
 from ..conftest import PASSWORD
-from ..e2e.conftest import (
-    CREATE_USERS,
-    ROOT,
-    VENV_BIN,
-    _free_port,
-    _manage,
-    _server_env,
-    _wait_for_server,
-)
+from ..e2e.conftest import ROOT, VENV_BIN, _free_port, serve_dashboard
 
 
 @dataclass
@@ -79,31 +71,8 @@ class Dashboard:
 @pytest.fixture(scope="session")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     tmp = tmp_path_factory.mktemp("security")
-    env = _server_env(tmp)
-    _manage(env, "migrate", "--noinput", "-v0")
-    _manage(env, "seed")
-    _manage(env, "shell", "-c", CREATE_USERS)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp / "daphne.log"
-    with log.open("w") as output:
-        proc = subprocess.Popen(
-            [VENV_BIN / "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_for_server(proc, f"{url}/login/", log)
-        yield Dashboard(url=url, port=port, env=env, log=log, tmp=tmp)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+    with serve_dashboard(tmp) as (url, env, log):
+        yield Dashboard(url=url, port=int(url.rsplit(":", 1)[1]), env=env, log=log, tmp=tmp)
 
 
 def raw_http(port: int, request: bytes, timeout: float = 10) -> tuple[int, bytes]:
@@ -246,5 +215,23 @@ def enter_preview(dashboard: Dashboard, entry_url: str) -> str:
     return response.headers["set-cookie"].split(";")[0]
 
 
+@pytest.fixture
+async def run(alice, starter):
+    """A run of alice's with one event in its log, for the websocket tests."""
+    from runs.event_log import EventLog
+    from runs.models import Run
+    from sandboxes.models import SandboxSession
+
+    session = await SandboxSession.objects.acreate(
+        owner=alice, manifest=starter, name="s", status="running"
+    )
+    run = await Run.objects.acreate(owner=alice, session=session, config={}, prompt="p")
+    await EventLog(run).emit("note", {"text": "alice's secret plan"})
+    return run
+
+
 # The browser fixtures of the end-to-end suite (Debian's chromium driven by Playwright).
 from ..e2e.conftest import browser, page_errors  # noqa: E402, F401
+
+# A real MCP server on loopback (tests/fakes/mcp.py), as the MCP tests use it.
+from ..runs.test_mcp import mcp_server  # noqa: E402, F401

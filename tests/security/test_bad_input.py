@@ -20,8 +20,7 @@ from django.urls import reverse
 
 from config.asgi import application
 from runs.event_log import EventLog
-from runs.models import Run
-from sandboxes.models import Manifest, SandboxSession
+from sandboxes.models import Manifest
 
 from ..conftest import alogin, login
 from ..runs.test_consumers import cookie_for
@@ -115,16 +114,6 @@ async def test_a_nul_byte_in_a_console_command_is_a_clear_error(async_client, al
 
 
 # --- the run websocket ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def run(alice, starter):
-    session = await SandboxSession.objects.acreate(
-        owner=alice, manifest=starter, name="s", status="running"
-    )
-    run = await Run.objects.acreate(owner=alice, session=session, config={}, prompt="p")
-    await EventLog(run).emit("note", {"text": "first"})
-    return run
 
 
 @pytest.mark.django_db(transaction=True)

@@ -315,7 +315,7 @@ def test_the_pages_say_how_isolated_local_sandboxes_are(
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     monkeypatch.setattr(isolation.pwd, "getpwuid", lambda uid: type("P", (), {"pw_name": "dash"}))
     page = client.get(starter.get_absolute_url()).content.decode()
-    assert "Local sandboxes run as dash, the dashboard&#x27;s own user" in page
+    assert "run as dash, the dashboard&#x27;s own user" in page
     assert "their commands can read its secret key and database" in page
 
 
@@ -334,3 +334,29 @@ def test_the_sdk_hooks_the_isolation_relies_on_are_still_there():
     ):
         assert callable(getattr(UnixLocalSandboxSession, name, None)), name
     assert callable(getattr(UnixLocalSandboxClient, "_wrap_session", None))
+
+
+def test_the_manifest_and_session_pages_say_it_in_a_browser(dashboard, browser, page_errors):
+    from playwright.sync_api import expect
+
+    from ..e2e.conftest import login, open_sandbox, shot
+
+    for viewport, suffix in (
+        ({"width": 1440, "height": 900}, ""),
+        ({"width": 390, "height": 844}, "-phone"),
+    ):
+        context = browser.new_context(base_url=dashboard.url, viewport=viewport)
+        context.on("page", page_errors.watch)
+        try:
+            page = login(context, "alice")
+            open_sandbox(page)
+            note = page.get_by_test_id("local-isolation")
+            expect(note).to_contain_text(f"run as the unprivileged user {ACCOUNT}")
+            shot(page, f"local-isolation-session{suffix}")
+            page.go_back()
+            expect(page.get_by_test_id("local-isolation")).to_contain_text(
+                "cannot read the dashboard's secret key or database"
+            )
+            shot(page, f"local-isolation-manifest{suffix}")
+        finally:
+            context.close()

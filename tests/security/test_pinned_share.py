@@ -21,7 +21,7 @@ from ..comparisons.test_shares import (
     share_url,
     version_cards,
 )
-from ..e2e.conftest import shot
+from ..e2e.conftest import login, shot
 from .conftest import make_preview
 
 
@@ -143,13 +143,8 @@ def test_the_public_page_shows_what_was_shared_and_says_the_sandbox_moved_on(
     visitor = browser.new_context(base_url=dashboard.url, viewport={"width": 1440, "height": 900})
     phone = browser.new_context(base_url=dashboard.url, viewport={"width": 390, "height": 844})
     try:
-        page = alice.new_page()
-        page_errors.watch(page)
-        page.goto("/login/")
-        page.get_by_label("Username").fill("alice")
-        page.get_by_label("Password").fill("correct horse battery staple")
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(lambda url: "/login/" not in url)
+        alice.on("page", page_errors.watch)
+        page = login(alice, "alice")
         page.goto(f"/previews/{preview_id}/")
         page.get_by_role("button", name="Create share link").click()
         share_url = page.get_by_test_id("share-url").first.input_value()

@@ -20,19 +20,12 @@ from playwright.sync_api import expect
 
 from runs.mcp import connect_servers, http_server_spec
 
-from ..fakes.mcp import LoopbackMCP
+from ..e2e.conftest import login
 from .conftest import make_preview
 
 API_KEY = "PLANTED-api-key-4f9a1c"
 HEADER_SECRET = "PLANTED-header-7d2e88"
 PASSWORD = "PLANTED-password-1b3c"
-
-
-@pytest.fixture
-def mcp_server():
-    server = LoopbackMCP().start()
-    yield server
-    server.stop()
 
 
 @contextlib.contextmanager
@@ -96,13 +89,8 @@ def test_grants_share_tokens_and_cookies_stay_out_of_daphnes_log(
     alice = browser.new_context(base_url=dashboard.url)
     visitor = browser.new_context(base_url=dashboard.url)
     try:
-        page = alice.new_page()
-        page_errors.watch(page)
-        page.goto("/login/")
-        page.get_by_label("Username").fill("alice")
-        page.get_by_label("Password").fill("correct horse battery staple")
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(lambda url: "/login/" not in url)
+        alice.on("page", page_errors.watch)
+        page = login(alice, "alice")
 
         page.goto(f"/previews/{preview_id}/")
         frame_src = page.locator("iframe").get_attribute("src")

@@ -14,10 +14,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
-from runs.event_log import EventLog
-from runs.models import Run
 from sandboxes import proxy
-from sandboxes.models import SandboxSession
 
 from ..fakes.proxy import make_preview, owner_cookie, preview_host
 from ..runs.test_consumers import cookie_for
@@ -25,16 +22,6 @@ from ..runs.test_consumers import cookie_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DASHBOARD = "127.0.0.1:8000"
-
-
-@pytest.fixture
-async def run(alice, starter):
-    session = await SandboxSession.objects.acreate(
-        owner=alice, manifest=starter, name="s", status="running"
-    )
-    run = await Run.objects.acreate(owner=alice, session=session, config={}, prompt="p")
-    await EventLog(run).emit("note", {"text": "alice's secret plan"})
-    return run
 
 
 async def open_run_stream(run, cookie: bytes, origin: str | None, host: str = DASHBOARD):
