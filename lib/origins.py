@@ -19,7 +19,8 @@ from django.utils.http import is_same_domain
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _header(scope, name: bytes) -> str:
+def scope_header(scope, name: bytes) -> str:
+    """An ASGI request's header (lower-case `name`), or ""."""
     for key, value in scope.get("headers", []):
         if key == name:
             return value.decode("latin-1")
@@ -43,7 +44,7 @@ def request_scheme(scope) -> str:
     if proxy_header := getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
         name, value = proxy_header
         header = name.lower().removeprefix("http_").replace("_", "-").encode()
-        forwarded = _header(scope, header).split(",")[0].strip()
+        forwarded = scope_header(scope, header).split(",")[0].strip()
         if forwarded:
             secure = forwarded == value
     return "https" if secure else "http"
@@ -51,12 +52,12 @@ def request_scheme(scope) -> str:
 
 def own_origin(scope) -> str:
     """The origin this request was made to: scheme, then the Host header as sent."""
-    return f"{request_scheme(scope)}://{_header(scope, b'host')}"
+    return f"{request_scheme(scope)}://{scope_header(scope, b'host')}"
 
 
 def is_same_origin(scope) -> bool:
     """Whether the request's Origin header is the origin it was sent to."""
-    origin = _parts(_header(scope, b"origin"))
+    origin = _parts(scope_header(scope, b"origin"))
     return origin is not None and origin == _parts(own_origin(scope))
 
 
@@ -81,10 +82,10 @@ def is_trusted_origin(origin: str) -> bool:
 def dashboard_websocket_allowed(scope) -> bool:
     """A dashboard websocket: its Host is one we serve, and its Origin is that very origin
     or a trusted one."""
-    domain, _port = split_domain_port(_header(scope, b"host"))
+    domain, _port = split_domain_port(scope_header(scope, b"host"))
     if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
         return False
-    return is_same_origin(scope) or is_trusted_origin(_header(scope, b"origin"))
+    return is_same_origin(scope) or is_trusted_origin(scope_header(scope, b"origin"))
 
 
 class OriginValidator:

@@ -26,7 +26,7 @@ from django.http.cookie import parse_cookie
 from django.template.loader import render_to_string
 from yarl import URL
 
-from lib.origins import is_same_origin, request_scheme
+from lib.origins import is_same_origin, request_scheme, scope_header
 
 from .grants import ENTER_PATH, GRANT_MAX_AGE, GRANT_SALT, grant_allows
 from .models import Preview
@@ -126,7 +126,7 @@ class PreviewProxy:
             if not origin_form_target(scope):
                 await self.refuse(scope, receive, send, 400, "bad_request_target")
                 return
-            host = _header(scope, b"host")
+            host = scope_header(scope, b"host")
             if match := preview_host_pattern().match(host):
                 await self.serve(int(match["id"]), scope, receive, send)
                 return
@@ -205,7 +205,7 @@ class PreviewProxy:
             await _send_html(send, 403, render_to_string("sandboxes/preview_refused.html"))
             return
         cookie = signing.dumps(grant, salt=COOKIE_SALT)
-        host = _header(scope, b"host")
+        host = scope_header(scope, b"host")
         # request_scheme: behind a TLS proxy daphne sees http, the browser https.
         secure = request_scheme(scope) == "https" or host.split(":")[0].endswith(".localhost")
         # The preview lives in an iframe on another site: its cookie must be SameSite=None
@@ -229,7 +229,7 @@ class PreviewProxy:
 
     async def allowed(self, preview_id: int, scope) -> Preview | None:
         # parse_cookie tolerates the odd cookie an app sets; SimpleCookie would drop them all.
-        value = parse_cookie(_header(scope, b"cookie")).get(COOKIE_NAME)
+        value = parse_cookie(scope_header(scope, b"cookie")).get(COOKIE_NAME)
         if value is None:
             return None
         key = (preview_id, value)
@@ -257,13 +257,6 @@ class PreviewProxy:
             return
         html = render_to_string(f"sandboxes/{template}.html", context)
         await _send_html(send, status, html)
-
-
-def _header(scope, name: bytes) -> str:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return value.decode("latin-1")
-    return ""
 
 
 async def _read_body(receive, limit: int) -> bytes:
