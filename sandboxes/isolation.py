@@ -228,9 +228,12 @@ class UserUnixLocalSession(UnixLocalSandboxSession):
         return env, cwd
 
     async def _prepare_backend_workspace(self) -> None:
+        root = Path(self.state.manifest.root)
+        if self._identity is not None:
+            _traversable(root.parent, 0o711)  # remade at 0700 (umask) the account could not pass
         await super()._prepare_backend_workspace()
         if self._identity is not None:
-            owned_dir(Path(self.state.manifest.root), self._identity)
+            owned_dir(root, self._identity)
 
     # Files: everything the SDK creates goes through its own run-as-user worker.
     def _as(self, user):

@@ -360,3 +360,20 @@ def test_the_manifest_and_session_pages_say_it_in_a_browser(dashboard, browser, 
             shot(page, f"local-isolation-manifest{suffix}")
         finally:
             context.close()
+
+
+def test_the_dashboard_does_not_follow_a_workspace_symlink_to_its_own_files(
+    tmp_path, secret_key_file
+):
+    """The node_modules cache key reads package.json as the dashboard (root): a sandbox that
+    makes it a link to the secret key must not get root to read the key."""
+    from sandboxes.node_modules import modules_key
+
+    (tmp_path / "package.json").symlink_to(secret_key_file)
+    assert modules_key(tmp_path) is None
+    (tmp_path / "package.json").unlink()
+    (tmp_path / "package.json").write_text('{"name": "app"}')
+    (tmp_path / "package-lock.json").symlink_to(secret_key_file)
+    alone = modules_key(tmp_path)
+    (tmp_path / "package-lock.json").unlink()
+    assert alone == modules_key(tmp_path)  # the linked lock file was not read
