@@ -17,7 +17,7 @@ from runs.models import Run
 from sandboxes.models import SandboxSession
 from sandboxes.starters import seed_builtin_starters
 
-pytest_plugins = ["tests.fakes.e2b", "tests.fakes.previews", "tests.fakes.proxy"]
+pytest_plugins = ["tests.browser", "tests.fakes.e2b", "tests.fakes.previews", "tests.fakes.proxy"]
 
 PASSWORD = "correct horse battery staple"
 

@@ -26,20 +26,12 @@ from pathlib import Path
 
 import pytest
 
+from ..browser import PageErrors
 from ..conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 USERS = ("alice", "bob")
 SERVER_START_TIMEOUT = 30
 STARTER = "Vite + React starter"
@@ -188,42 +180,6 @@ def server(
             if request.session.testsfailed:
                 log = log_path.read_text()
                 sys.stderr.write(f"\n----- daphne log ({log_path}) -----\n{log}\n")
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's chromium, headless. Missing chromium is a failure, never a skip."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests drive Debian's chromium (a Playwright "
-            "browser download is impossible here). Install it with `make test-deps` "
-            "(apt-get install chromium).",
-            pytrace=False,
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-class PageErrors(list):
-    """Uncaught JS errors of every page a test opened; the test fails if any occurred."""
-
-    def watch(self, page) -> None:
-        page.on("pageerror", lambda error: self.append(f"{page.url}: {error}"))
-
-
-@pytest.fixture
-def page_errors() -> Iterator[PageErrors]:
-    errors = PageErrors()
-    yield errors
-    assert not errors, "JavaScript errors on the page:\n" + "\n".join(errors)
 
 
 @contextlib.contextmanager

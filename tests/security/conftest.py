@@ -230,8 +230,5 @@ async def run(alice, starter):
     return run
 
 
-# The browser fixtures of the end-to-end suite (Debian's chromium driven by Playwright).
-from ..e2e.conftest import browser, page_errors  # noqa: E402, F401
-
 # A real MCP server on loopback (tests/fakes/mcp.py), as the MCP tests use it.
 from ..runs.test_mcp import mcp_server  # noqa: E402, F401
