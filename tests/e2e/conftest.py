@@ -83,7 +83,8 @@ def _server_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def _manage(env: dict[str, str], *args: str) -> None:
+def _manage(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`manage.py args` in a subprocess with `env`; a failure fails the test (`check`)."""
     result = subprocess.run(
         [str(VENV_BIN / "python"), "manage.py", *args],
         cwd=ROOT,
@@ -92,12 +93,13 @@ def _manage(env: dict[str, str], *args: str) -> None:
         text=True,
         timeout=120,
     )
-    if result.returncode != 0:
+    if check and result.returncode != 0:
         pytest.fail(
             f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
             f"{result.stdout}\n{result.stderr}",
             pytrace=False,
         )
+    return result
 
 
 CREATE_USERS = f"""

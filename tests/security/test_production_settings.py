@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from ..e2e.conftest import ROOT, VENV_BIN
+from ..e2e.conftest import _manage
 
 NAMES = [
     "DEBUG",
@@ -39,14 +39,7 @@ def manage(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         **env,
     }
-    return subprocess.run(
-        [str(VENV_BIN / "python"), "manage.py", *args],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return _manage(clean, *args, check=False)
 
 
 def settings_of(tmp_path, **env: str) -> dict:
