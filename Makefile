@@ -6,8 +6,11 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 APT_UPDATED := .local/.apt-updated
+# Local sandboxes run as this unprivileged account when the dashboard runs as root (empty
+# DASHBOARD_SANDBOX_USER: as the dashboard's own user). sandboxes/isolation.py.
+SANDBOX_USER := $(if $(filter undefined,$(origin DASHBOARD_SANDBOX_USER)),sandbox-dashboard,$(DASHBOARD_SANDBOX_USER))
 
-.PHONY: run test setup lint format node-deps test-deps clean
+.PHONY: run test setup lint format node-deps test-deps sandbox-user clean
 
 run: setup node-deps
 	$(PY) manage.py seed --url http://$(HOST):$(PORT)
@@ -19,8 +22,17 @@ run: setup node-deps
 test: setup node-deps test-deps lint
 	$(VENV)/bin/pytest
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed sandbox-user
 	$(PY) manage.py migrate --noinput -v0
+
+# A system account without a home or a shell; only root can run processes as another user,
+# so it is made (and used) when `make` runs as root.
+sandbox-user:
+	@if [ "$$(id -u)" -eq 0 ] && [ -n "$(SANDBOX_USER)" ] && ! id -u "$(SANDBOX_USER)" >/dev/null 2>&1; then \
+	  echo "Creating the system user $(SANDBOX_USER): local sandboxes run as it"; \
+	  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+	    --user-group "$(SANDBOX_USER)"; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	@python=$$(scripts/find-python) || exit 1; \

@@ -192,6 +192,19 @@ async def wait_for_tasks(baseline: int) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _login_session_key(owner) -> str:
+    """A real login session of the owner's: an owner's preview grant lasts as long as it."""
+    from asgiref.sync import sync_to_async
+    from django.test import Client
+
+    def login() -> str:
+        client = Client()
+        client.force_login(owner)
+        return client.session.session_key
+
+    return await sync_to_async(login)()
+
+
 async def start_session(owner, manifest, name: str):
     from sandboxes import services
     from sandboxes.models import Preview, SandboxSession
@@ -226,10 +239,11 @@ async def time_to_preview(client, owner, manifest, name: str, caches: str) -> Re
     async with ThreadSensitiveContext():
         preview = await sync_to_async(previews.preview_create)(session=session)
     host = f"http://p{preview.pk}.{settings.PREVIEW_DOMAIN}"
-    entered = await client.get(
-        f"{host}{grants.ENTER_PATH}", params={"grant": grants.grant_for_user(preview, owner)}
+    entered = await client.post(
+        f"{host}{grants.ENTER_PATH}",
+        data={"grant": grants.grant_for_user(preview, owner, await _login_session_key(owner))},
     )
-    if entered.status_code != 302:
+    if entered.status_code != 303:
         raise RuntimeError(f"The proxy refused the grant: {entered.status_code}")
     cookie = {"cookie": entered.headers["set-cookie"].split(";", 1)[0]}
     trace = TRACES.setdefault(preview.pk, Trace())

@@ -39,9 +39,9 @@ class ComparisonForm(forms.Form):
     title = forms.CharField(max_length=200, required=False)
     backend = forms.ChoiceField()
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["backend"].choices = backend_choices()
+        self.fields["backend"].choices = backend_choices(user)
         for i in range(1, 7):
             self.fields[f"label_{i}"] = forms.CharField(max_length=80, required=False)
             self.fields[f"prompt_{i}"] = forms.CharField(

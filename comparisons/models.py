@@ -79,6 +79,10 @@ class ShareLink(models.Model):
         Preview, null=True, blank=True, related_name="shares", on_delete=models.CASCADE
     )
     salt = models.CharField(max_length=64, editable=False)
+    # What the link shows, pinned when it was made (comparisons.shares.share_pins): per shared
+    # version (or the preview), its run, the agent's summary and the files it changed. Runs
+    # made afterwards do not replace them.
+    pinned = models.JSONField(default=list, blank=True, editable=False)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

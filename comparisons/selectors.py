@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 
+from runs.models import Run
 from sandboxes.models import Preview
 
 from .models import Comparison, ShareLink, Version
-from .shares import share_token
+from .shares import share_pins, share_token
 
 
 def comparisons_of(user) -> QuerySet[Comparison]:
@@ -41,3 +43,59 @@ def share_get_by_token(token: str) -> ShareLink | None:
     if share is None or not hmac.compare_digest(share_token(share).encode(), token.encode()):
         return None
     return share if share.is_valid else None
+
+
+@dataclass
+class SharedVersion:
+    """One card of a public share page: what was shared, and whether its sandbox moved on."""
+
+    version: Version | None
+    preview: Preview | None
+    run: Run | None
+    summary: str
+    files_changed: list = field(default_factory=list)
+    later_runs: int = 0  # runs made in its sandbox after the shared one
+
+
+def shared_versions(share: ShareLink) -> tuple[list[SharedVersion], int]:
+    """The cards a share shows, pinned at its creation, and how many versions were added to
+    its comparison since (not part of it)."""
+    pins = share.pinned or share_pins(
+        comparison=share.comparison, preview=share.preview, before=share.created_at
+    )
+    versions = comparison_versions(share.comparison).in_bulk() if share.comparison else {}
+    runs = Run.objects.in_bulk([pin["run"] for pin in pins if pin["run"]])
+    cards = []
+    for pin in pins:
+        version = versions.get(pin["version"])
+        if share.comparison is not None and version is None:
+            continue  # deleted since
+        session_id = version.session_id if version else share.preview.session_id
+        run = runs.get(pin["run"])
+        if run is None and version is not None and pin["run"] is None:
+            # Shared before its build's run began: the build is what was shared.
+            run = Run.objects.filter(session_id=session_id).order_by("created_at", "pk").first()
+        finished = run is not None and not run.is_active
+        pinned_finished = bool(pin["summary"] or pin["files_changed"])
+        cards.append(
+            SharedVersion(
+                version=version,
+                preview=version.preview if version else share.preview,
+                run=run,
+                summary=pin["summary"] or (run.final_output if finished else ""),
+                files_changed=pin["files_changed"]
+                if pinned_finished
+                else (version.files_changed if version and finished else []),
+                later_runs=Run.objects.filter(
+                    session_id=session_id, created_at__gt=run.created_at
+                ).count()
+                if run is not None
+                else 0,
+            )
+        )
+    added = (
+        share.comparison.versions.exclude(pk__in=[pin["version"] for pin in pins]).count()
+        if share.comparison
+        else 0
+    )
+    return cards, added

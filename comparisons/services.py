@@ -148,7 +148,7 @@ def version_refine(*, version: Version, owner, prompt: str) -> Run:
     if version.in_progress:
         raise ComparisonRefused("This version is still being built; refine it once it is ready.")
     try:
-        return run_start(
+        run = run_start(
             owner=owner,
             session=version.session,
             config=version.comparison.config,
@@ -156,3 +156,6 @@ def version_refine(*, version: Version, owner, prompt: str) -> Run:
         )
     except RunRefused as error:
         raise ComparisonRefused(str(error)) from error
+    # The version is now its latest turn (what a share made from here on pins).
+    Version.objects.filter(pk=version.pk).update(run=run)
+    return run

@@ -15,6 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from runs.models import Run
 from sandboxes.models import Preview
 
 from .models import Comparison, ShareLink
@@ -48,8 +49,38 @@ def share_create(
         comparison=comparison,
         preview=preview,
         salt=secrets.token_hex(16),
+        pinned=share_pins(comparison=comparison, preview=preview),
         expires_at=timezone.now() + expires_in,
     )
+
+
+def _pin(version_id: int | None, run: Run | None, files_changed: list) -> dict:
+    finished = run is not None and not run.is_active
+    return {
+        "version": version_id,
+        "run": run.pk if run else None,
+        "summary": run.final_output if finished else "",
+        "files_changed": files_changed if finished else [],
+    }
+
+
+def share_pins(
+    *, comparison: Comparison | None = None, preview: Preview | None = None, before=None
+) -> list[dict]:
+    """What a share shows: each version's run, summary and changed files as they are now.
+
+    `before` (a link made before shares were pinned) pins what existed at that time instead.
+    A version still building is pinned to its build: its summary appears once that is done.
+    """
+    if comparison is not None:
+        return [
+            _pin(version.pk, version.run, version.files_changed)
+            for version in comparison.versions.select_related("run")
+        ]
+    runs = Run.objects.filter(session_id=preview.session_id, status=Run.Status.SUCCEEDED)
+    if before is not None:
+        runs = runs.filter(created_at__lte=before)
+    return [_pin(None, runs.order_by("-created_at", "-pk").first(), [])]
 
 
 def share_revoke(*, share: ShareLink) -> None:

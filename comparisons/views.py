@@ -8,11 +8,13 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
+from lib.once import once_per_form
 from runs.forms import AgentForm
-from runs.selectors import session_latest_run, session_runs, thread_turns, usage_of
+from runs.selectors import session_latest_run, thread_turns, usage_of
 from sandboxes import selectors as sandbox_selectors
 from sandboxes.grants import grant_for_user, preview_entry_url
 from sandboxes.models import Preview
@@ -20,16 +22,17 @@ from sandboxes.models import Preview
 from . import selectors, services, shares
 from .access import grant_for_share
 from .forms import AddVersionForm, ComparisonForm, RefineForm, ShareForm
-from .models import Comparison, Version
+from .models import Comparison, ShareLink, Version
 
 
 def _get_comparison_for_user(request: HttpRequest, pk: int) -> Comparison:
     return get_object_or_404(selectors.comparisons_of(request.user), pk=pk)
 
 
+@once_per_form
 def comparison_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     manifest = get_object_or_404(sandbox_selectors.manifests_visible_to(request.user), pk=pk)
-    form = ComparisonForm(request.POST or None)
+    form = ComparisonForm(request.POST or None, user=request.user)
     agent_form = AgentForm(request.POST or None, prefix="agent", approvals=False)
     if request.method == "POST":
         if form.is_valid() and agent_form.is_valid():
@@ -52,19 +55,18 @@ def comparison_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _version_cards(
-    request: HttpRequest, versions, grant_for, *, latest: bool = False
-) -> list[dict]:
-    """What each version card shows. `latest`: the owner's view, where a card follows its
-    sandbox's newest turn (a refine, or a run started from the session page)."""
+def _version_cards(request: HttpRequest, versions) -> list[dict]:
+    """What each of the owner's version cards shows: it follows its sandbox's newest turn (a
+    refine, or a run started from the session page), while its iframe shows the live app."""
     cards = []
     for version in versions:
         preview = version.preview
         frame_url = None
         if preview is not None and preview.status == Preview.Status.READY:
-            frame_url = preview_entry_url(request, preview, grant_for(preview))
+            grant = grant_for_user(preview, request.user, request.session.session_key)
+            frame_url = preview_entry_url(request, preview, grant)
         card = {"version": version, "run": version.run, "frame_url": frame_url}
-        if latest and version.session is not None:
+        if version.session is not None:
             run = session_latest_run(version.session) or version.run
             turns = list(thread_turns(run.thread)) if run and run.thread_id else []
             card |= {"run": run, "turns": len(turns), "thread_usage": usage_of(turns)}
@@ -102,9 +104,7 @@ def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             if part is None or not versions.filter(pk=part[0]).exists():
                 raise Http404("No such version in this comparison.")
             versions = versions.filter(pk=part[0])
-    cards = _version_cards(
-        request, versions, lambda preview: grant_for_user(preview, request.user), latest=True
-    )
+    cards = _version_cards(request, versions)
     focus = request.GET.get("focus")
     context = {
         "comparison": comparison,
@@ -113,7 +113,6 @@ def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "share_form": ShareForm(),
         "shares": share_links(request, comparison.shares.all()),
         "add_form": AddVersionForm(),
-        "public": False,
     }
     if part is not None:
         # A polled part also refreshes the card's stage badge (out of band).
@@ -124,7 +123,8 @@ def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def version_refine(request: HtmxHttpRequest, pk: int, version_pk: int) -> HttpResponse:
-    """ "Refine": a follow-up turn in one version's sandbox; the card follows it."""
+    """ "Refine": a follow-up turn in one version's sandbox; the card follows it. (A second
+    submission while the turn runs is refused by run_start: one turn at a time.)"""
     comparison = _get_comparison_for_user(request, pk)
     version = get_object_or_404(
         Version.objects.select_related("comparison", "session", "run", "preview"),
@@ -145,17 +145,9 @@ def version_refine(request: HtmxHttpRequest, pk: int, version_pk: int) -> HttpRe
         if error or form.errors:
             messages.error(request, error or "Write what to change in this version.")
         return redirect(comparison.get_absolute_url())
-    [card] = _version_cards(
-        request, [version], lambda preview: grant_for_user(preview, request.user), latest=True
-    )
+    [card] = _version_cards(request, [version])
     card["refine_form"] = form
-    context = {
-        "comparison": comparison,
-        "card": card,
-        "card_part": True,
-        "public": False,
-        "refine_error": error,
-    }
+    context = {"comparison": comparison, "card": card, "card_part": True, "refine_error": error}
     return render(
         request,
         "comparisons/_version_facts.html",
@@ -165,6 +157,7 @@ def version_refine(request: HtmxHttpRequest, pk: int, version_pk: int) -> HttpRe
 
 
 @require_POST
+@once_per_form
 def comparison_add_version(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     comparison = _get_comparison_for_user(request, pk)
     form = AddVersionForm(request.POST)
@@ -191,20 +184,19 @@ def comparison_list(request: HttpRequest) -> HttpResponse:
 # --- share links -------------------------------------------------------------------------------
 
 
+def share_url(request: HttpRequest, share: ShareLink) -> str:
+    """The link to hand out. Its token is in the fragment, which browsers never send: no access
+    log (daphne's, a proxy's) records it. The page posts it (share_open)."""
+    return f"{request.build_absolute_uri(reverse('share_open'))}#{shares.share_token(share)}"
+
+
 def share_links(request: HttpRequest, links) -> list[dict]:
     """Share links with the URL each one opens, for the owner's share panel."""
-    return [
-        {
-            "share": share,
-            "url": request.build_absolute_uri(
-                reverse("share_page", args=[shares.share_token(share)])
-            ),
-        }
-        for share in links
-    ]
+    return [{"share": share, "url": share_url(request, share)} for share in links]
 
 
 @require_POST
+@once_per_form
 def share_create(request: HtmxHttpRequest, kind: str, pk: int) -> HttpResponse:
     if kind == "comparison":
         target = _get_comparison_for_user(request, pk)
@@ -236,38 +228,77 @@ def share_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return htmx_redirect(request, target.get_absolute_url())
 
 
+def _share_cookie(pk: int) -> str:
+    """The cookie holding a share's token once its link was opened (on that share's path)."""
+    return f"sd_share_{pk}"
+
+
+def _share_gone(request: HttpRequest, reason: str = "") -> HttpResponse:
+    response = render(request, "comparisons/share_gone.html", {"reason": reason}, status=404)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 @login_not_required
-def share_page(request: HttpRequest, token: str) -> HttpResponse:
+def share_open(request: HttpRequest) -> HttpResponse:
+    """GET: a page whose script posts the link's fragment (the token) back here. POST: trade
+    the token for a cookie on this share's own path, then show the share."""
+    if request.method != "POST":
+        response = render(request, "comparisons/share_open.html")
+        # Not no-referrer: Chromium then sends `Origin: null` with the form, which CSRF
+        # refuses. Referers never hold the fragment, and same-origin keeps them here.
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    token = request.POST.get("token", "")
     share = selectors.share_get_by_token(token)
     if share is None:
-        return render(request, "comparisons/share_gone.html", status=404)
+        return _share_gone(request)
+    response = redirect("share_page", share.pk)
+    response.set_cookie(
+        _share_cookie(share.pk),
+        token,
+        max_age=max(int((share.expires_at - timezone.now()).total_seconds()), 0),
+        path=reverse("share_page", args=[share.pk]),
+        secure=request.is_secure(),
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
 
-    def grant(preview: Preview) -> str:
-        return grant_for_share(preview, share)
 
-    if share.comparison is not None:
-        versions = selectors.comparison_versions(share.comparison)
-        title = share.comparison.title
-    else:
-        versions = []
-        title = share.preview.session.name
-    cards = _version_cards(request, versions, grant)
-    if share.preview is not None:
-        preview = share.preview
-        cards = [
-            {
-                "version": None,
-                "run": session_runs(preview.session).filter(status="succeeded").first(),
-                "preview": preview,
-                "frame_url": preview_entry_url(request, preview, grant(preview))
-                if preview.status == Preview.Status.READY
-                else None,
-            }
-        ]
+@login_not_required
+def share_legacy(request: HttpRequest, token: str) -> HttpResponse:
+    """Links made before tokens moved into the fragment: the same link, the new way."""
+    return redirect(f"{reverse('share_open')}#{token}")
+
+
+@login_not_required
+def share_page(request: HttpRequest, pk: int) -> HttpResponse:
+    token = request.COOKIES.get(_share_cookie(pk), "")
+    share = selectors.share_get_by_token(token) if token else None
+    if share is None or share.pk != pk:
+        if not token:
+            return _share_gone(request, "no-token")
+        return _share_gone(request)
+
+    shared, added = selectors.shared_versions(share)
+    cards = [
+        {
+            "shared": item,
+            "frame_url": preview_entry_url(
+                request, item.preview, grant_for_share(item.preview, share)
+            )
+            if item.preview is not None and item.preview.status == Preview.Status.READY
+            else None,
+        }
+        for item in shared
+    ]
+    title = share.comparison.title if share.comparison else share.preview.session.name
     response = render(
         request,
         "comparisons/share_page.html",
-        {"share": share, "title": title, "cards": cards, "public": True},
+        {"share": share, "title": title, "cards": cards, "added": added},
     )
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"

@@ -3,14 +3,15 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+os.umask(0o077)  # the server's files are its own (as in manage.py): sandboxes/isolation.py
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 import runs.executor  # noqa: E402, F401 - loaded before the freeze below
+from lib.origins import OriginValidator  # noqa: E402
 from lib.task_backends import remember_server_loop  # noqa: E402
 from runs.routing import websocket_urlpatterns  # noqa: E402
 from sandboxes.proxy import PreviewProxy  # noqa: E402
@@ -25,9 +26,8 @@ application = remember_server_loop(
         ProtocolTypeRouter(
             {
                 "http": django_asgi_app,
-                "websocket": AllowedHostsOriginValidator(
-                    AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-                ),
+                # The whole origin (scheme, host, port), not only its host: lib/origins.py.
+                "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
             }
         )
     )

@@ -34,6 +34,9 @@ def envlist(name: str, default: str) -> list[str]:
 # the printed admin password, sandbox snapshots.
 DATA_DIR = Path(os.environ.get("DASHBOARD_DATA_DIR", BASE_DIR / ".local"))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+if DATA_DIR.stat().st_uid == os.geteuid():
+    # Others (the sandbox account) may pass through to their workspaces, not list or read.
+    DATA_DIR.chmod(0o711)
 
 
 def _secret_key() -> str:
@@ -47,9 +50,24 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-DEBUG = envbool("DJANGO_DEBUG", True)
+# DJANGO_PRODUCTION=1: the preset for serving behind a TLS proxy (`check --deploy` is clean
+# with it); each switch below can still be set on its own. Without it, plain HTTP on loopback.
+PRODUCTION = envbool("DJANGO_PRODUCTION", False)
+DEBUG = envbool("DJANGO_DEBUG", not PRODUCTION)
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+# --- HTTPS (DJANGO_PRODUCTION turns each on) --------------------------------------------------
+SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_HSTS_SECONDS = envint("DJANGO_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = envbool("DJANGO_HSTS_PRELOAD", PRODUCTION)  # the header only: no submission
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("DJANGO_SECURE_COOKIES", PRODUCTION)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips a client's own);
+# set DJANGO_PROXY_SSL_HEADER=0 when daphne serves TLS itself.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if envbool("DJANGO_PROXY_SSL_HEADER", PRODUCTION) else None
+)
 
 INSTALLED_APPS = [
     "daphne",
@@ -95,6 +113,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "runs.context_processors.dashboard",
+                "lib.once.form_once",
             ],
         },
     },
@@ -107,6 +126,12 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The database is the dashboard's alone (SQLite gives -wal/-shm the same mode); new ones
+    # are made under the umask 077 of manage.py and config/asgi.py.
+    for suffix in ("", "-wal", "-shm"):
+        database = Path(f"{DATABASES['default']['NAME']}{suffix}")
+        if database.is_file() and database.stat().st_uid == os.geteuid():
+            database.chmod(0o600)
     # WAL lets the live pages read while a run writes its events; IMMEDIATE avoids
     # "database is locked" upgrades when several runs write at once.
     DATABASES["default"]["OPTIONS"] = {
@@ -136,6 +161,12 @@ else:
         }
     }
 
+# --- Cache: lib.once (one submission per form) needs it shared by every serving process ------
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+
 # --- Background work: django.tasks ------------------------------------------------------------
 # "server" runs tasks on the daphne process's own event loop (the embedded default);
 # "db" queues them for `manage.py db_worker` processes on any machine.
@@ -159,6 +190,14 @@ AUTH_PASSWORD_VALIDATORS = [
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Public files: readable by a web server in front despite the server's umask 077.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
+        "OPTIONS": {"file_permissions_mode": 0o644, "directory_permissions_mode": 0o755},
+    },
+}
 SERVESTATIC_USE_FINDERS = DEBUG
 SERVESTATIC_AUTOREFRESH = DEBUG
 
@@ -183,15 +222,20 @@ RUN_APPROVAL_TIMEOUT_SECONDS = envint("RUN_APPROVAL_TIMEOUT_SECONDS", 3600)
 EVENT_OUTPUT_LIMIT = envint("EVENT_OUTPUT_LIMIT", 20_000)
 SANDBOX_SNAPSHOT_DIR = DATA_DIR / "snapshots"
 
+# Every line goes through RedactingFormatter: URLs lose user:password@ and query strings (MCP
+# server URLs carry keys). httpx2 is the MCP client's HTTP library (mcp 2.x): it logs each
+# request's URL at INFO.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"redacted": {"()": "lib.log_redaction.RedactingFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "redacted"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "openai.agents": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
     },
 }
@@ -201,6 +245,8 @@ LOGGING = {
 # Chromium resolves *.localhost to loopback; in production use a wildcard DNS name.
 PREVIEW_DOMAIN = os.environ.get("PREVIEW_DOMAIN", "preview.localhost")
 PREVIEW_BOOT_SECONDS = envint("PREVIEW_BOOT_SECONDS", 300)
+# How long a preview's access cookie lasts (its grant is also re-checked on every request).
+PREVIEW_COOKIE_SECONDS = envint("PREVIEW_COOKIE_SECONDS", 12 * 3600)
 PREVIEW_MODULES_CACHE = DATA_DIR / "node-modules-cache"
 PREVIEW_LOG_DIR = DATA_DIR / "preview-logs"
 
@@ -211,3 +257,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MANIFEST_TOTAL_LIMIT + 1_000_000
 FILE_UPLOAD_MAX_MEMORY_SIZE = MANIFEST_TOTAL_LIMIT + 1_000_000
 # Local sandboxes' workspaces (one directory per session); the reaper only cleans in here.
 SANDBOX_WORKSPACE_DIR = DATA_DIR / "workspaces"
+# Caches of the tools local sandboxes run (npm's), shared by them, outside every workspace.
+SANDBOX_CACHE_DIR = Path(os.environ.get("DASHBOARD_SANDBOX_CACHE", DATA_DIR / "sandbox-cache"))
+# When the dashboard runs as root, local sandboxes run as this unprivileged account
+# (`make setup` creates it; empty: as the dashboard's own user). sandboxes/isolation.py.
+SANDBOX_USER = os.environ.get("DASHBOARD_SANDBOX_USER", "sandbox-dashboard")
+# Who may use the local backend (real processes on this machine): "staff" or "everyone".
+LOCAL_SANDBOXES = os.environ.get("DASHBOARD_LOCAL_SANDBOXES", "staff")
+if LOCAL_SANDBOXES not in ("staff", "everyone"):
+    raise ValueError(
+        f"DASHBOARD_LOCAL_SANDBOXES must be 'staff' or 'everyone', not {LOCAL_SANDBOXES!r}"
+    )

@@ -15,6 +15,39 @@ from .event_log import MESSAGE_TYPE, event_message
 from .models import Run, RunEvent
 
 CLOSE_REFUSED = 4403
+MESSAGE_LIMIT = 4096  # characters: a resume message is about 30
+SEQ_LIMIT = 2**31 - 1  # the largest seq a database column holds everywhere
+
+
+class BadMessage(ValueError):
+    pass
+
+
+def _no_constant(name: str):
+    raise BadMessage(f"{name} is not a number here")
+
+
+def parse_message(text: str) -> dict:
+    """A client message; BadMessage says what is wrong with one that is not {type, after: n}.
+
+    Python's json accepts what no seq can be: Infinity, NaN, 1e400 (a float infinity), huge
+    integers, and nesting deep enough to exhaust the parser's recursion.
+    """
+    usage = 'expected {"type": "resume", "after": n} with n a whole number'
+    if len(text) > MESSAGE_LIMIT:
+        raise BadMessage(f"message over {MESSAGE_LIMIT} characters: {usage}")
+    try:
+        message = json.loads(text, parse_constant=_no_constant)
+    except BadMessage as error:
+        raise BadMessage(f"{error}: {usage}") from None
+    except (ValueError, RecursionError):
+        raise BadMessage(f"not JSON: {usage}") from None
+    if not isinstance(message, dict):
+        raise BadMessage(usage)
+    after = message.get("after", 0)
+    if isinstance(after, bool) or not isinstance(after, int) or after > SEQ_LIMIT:
+        raise BadMessage(usage)
+    return message | {"after": after}
 
 
 class RunConsumer(AsyncWebsocketConsumer):
@@ -47,14 +80,14 @@ class RunConsumer(AsyncWebsocketConsumer):
         if not self.allowed:
             return
         try:
-            message = json.loads(text_data or "{}")
-            after = int(message.get("after", 0))
-        except (ValueError, TypeError, AttributeError):
-            await self.send(text_data=json.dumps({"error": "expected {type: resume, after: n}"}))
+            message = parse_message(text_data or "{}")
+        except BadMessage as error:
+            # Say why, and keep the connection: the next message may be a good one.
+            await self.send(text_data=json.dumps({"error": str(error)}))
             return
         if message.get("type") != "resume":
             return
-        self.last_sent = max(after, 0)
+        self.last_sent = max(message["after"], 0)
         await self._send_stored(upto=None)
 
     async def dispatch(self, message: dict) -> None:

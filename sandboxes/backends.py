@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from agents.sandbox.session.sandbox_client import BaseSandboxClient
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
 from lib.secrets import is_sealed, seal, unseal
 
@@ -34,6 +35,12 @@ class Backend:
 
     def available(self) -> bool:
         return True
+
+    def allowed_for(self, user) -> bool:
+        """Whether `user` may use this backend (besides it being available here)."""
+        return True
+
+    refused: ClassVar[str] = ""  # what a user who may not use it is told
 
     def client(self) -> BaseSandboxClient[Any]:
         raise NotImplementedError
@@ -84,13 +91,24 @@ class LocalBackend(Backend):
     isolated = False
     # Workspaces are SANDBOX_WORKSPACE_DIR/session-<pk>; the reaper recognises them by it.
     WORKSPACE_PREFIX = "session-"
+    refused = (
+        "Local sandboxes run real processes on this machine; on this dashboard they are for "
+        "staff users only. Ask an administrator, or pick another backend."
+    )
+
+    def allowed_for(self, user) -> bool:
+        # A setting opens them to everyone (DASHBOARD_LOCAL_SANDBOXES=everyone).
+        if settings.LOCAL_SANDBOXES == "everyone":
+            return True
+        return bool(user is not None and user.is_active and user.is_staff)
 
     def client(self):
-        from agents.sandbox.sandboxes.unix_local import UnixLocalSandboxClient
+        from .isolation import UserUnixLocalSandboxClient
 
         # Agents' commands must not see the dashboard's own environment (OPENAI_API_KEY,
-        # E2B_API_KEY, DJANGO_SECRET_KEY...): only an allowlist passes.
-        return UnixLocalSandboxClient(
+        # E2B_API_KEY, DJANGO_SECRET_KEY...): only an allowlist passes. They run as the
+        # sandbox account when the dashboard is root (sandboxes.isolation).
+        return UserUnixLocalSandboxClient(
             inherit_host_environment=False, host_environment_allowlist=sandbox_environment_names()
         )
 
@@ -240,15 +258,34 @@ class DockerBackend(Backend):
 BACKENDS: dict[str, Backend] = {b.id: b for b in (LocalBackend(), E2BBackend(), DockerBackend())}
 
 
-def get_backend(backend_id: str) -> Backend:
+def get_backend(backend_id: str, user=None) -> Backend:
+    """The backend, if configured here (and, given a user, if that user may use it)."""
     try:
         backend = BACKENDS[backend_id]
     except KeyError:
         raise BackendUnavailable(f"Unknown sandbox backend {backend_id!r}.") from None
     if not backend.available():
         raise BackendUnavailable(f"The {backend.label} backend is not configured on this server.")
+    if user is not None and not backend.allowed_for(user):
+        raise BackendUnavailable(backend.refused)
     return backend
 
 
-def available_backends() -> list[Backend]:
-    return [b for b in BACKENDS.values() if b.available()]
+async def check_owner_allowed(session: SandboxSession) -> None:
+    """BackendUnavailable unless the session's owner may (still) use its backend: asked before
+    anything runs in a sandbox, so a local session does not outlive its owner's right to it."""
+    backend = BACKENDS.get(session.backend)
+    owner = await get_user_model().objects.aget(pk=session.owner_id)
+    if backend is not None and not backend.allowed_for(owner):
+        raise BackendUnavailable(backend.refused)
+
+
+async def backend_of(session: SandboxSession) -> Backend:
+    """The session's backend, if it is configured here and its owner may (still) use it."""
+    await check_owner_allowed(session)
+    return get_backend(session.backend)
+
+
+def available_backends(user=None) -> list[Backend]:
+    """Backends configured here; given a user, those that user may use."""
+    return [b for b in BACKENDS.values() if b.available() and (user is None or b.allowed_for(user))]

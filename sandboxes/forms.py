@@ -7,8 +7,9 @@ from .backends import E2BBackend, available_backends
 from .models import Preview, SandboxSession
 
 
-def backend_choices() -> list[tuple[str, str]]:
-    return [(b.id, SandboxSession.Backend(b.id).label) for b in available_backends()]
+def backend_choices(user=None) -> list[tuple[str, str]]:
+    """The backends offered (to `user`: the local one is for staff unless a setting opens it)."""
+    return [(b.id, SandboxSession.Backend(b.id).label) for b in available_backends(user)]
 
 
 class SessionForm(forms.Form):
@@ -53,9 +54,9 @@ class SessionForm(forms.Form):
         help_text="Ports the sandbox may serve on (Vite dev server: 4173); comma-separated.",
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["backend"].choices = backend_choices()
+        self.fields["backend"].choices = backend_choices(user)
         self.fields["backend"].initial = SandboxSession.Backend.LOCAL
 
     def clean_exposed_ports(self) -> list[int]:

@@ -3,17 +3,26 @@
 A grant names a preview and one claim: its owner (`u`, checked here) or another kind that a
 higher app registers with `register_grant_rule` (comparisons registers `s`, a share link). The
 rule is asked again on every request, so a revoked share shuts its viewers out at once.
+
+An owner's grant also names the login session it was made in (`k`, sealed): it opens the
+preview only while that session lasts and its user is active, so logging out, an expired
+session, a changed password or a deactivated account shut the preview out at once too.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from importlib import import_module
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib.auth import aget_user
 from django.core import signing
+
+from lib.secrets import seal, unseal
 
 from .models import Preview
 
@@ -34,8 +43,22 @@ def make_grant(preview: Preview, **claim: Any) -> str:
     return signing.dumps({"p": preview.pk, **claim}, salt=GRANT_SALT)
 
 
-def grant_for_user(preview: Preview, user) -> str:
-    return make_grant(preview, u=user.pk)
+def grant_for_user(preview: Preview, user, session_key: str) -> str:
+    """A grant for `user`, valid while the login session `session_key` lasts."""
+    return make_grant(preview, u=user.pk, k=seal(session_key))
+
+
+async def _session_user_id(sealed_key: Any) -> int | None:
+    """The active user logged in by this (sealed) session key, if that session still lasts."""
+    try:
+        key = unseal(sealed_key)
+    except ValueError:
+        return None
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+    # Django's own rule: the session exists and is unexpired, its auth hash matches the
+    # user's (a password change ends it), and the backend still lets the user in (is_active).
+    user = await aget_user(SimpleNamespace(session=store))
+    return user.pk if user.is_authenticated else None
 
 
 async def grant_allows(grant: dict[str, Any], preview_id: int) -> Preview | None:
@@ -46,7 +69,9 @@ async def grant_allows(grant: dict[str, Any], preview_id: int) -> Preview | None
     if preview is None:
         return None
     if "u" in grant:
-        return preview if preview.session.owner_id == grant["u"] else None
+        if preview.session.owner_id != grant["u"]:
+            return None
+        return preview if await _session_user_id(grant.get("k")) == grant["u"] else None
     for claim, rule in _rules.items():
         if claim in grant:
             return preview if await rule(grant[claim], preview) else None
@@ -63,4 +88,6 @@ def preview_origin(request, preview: Preview) -> str:
 
 
 def preview_entry_url(request, preview: Preview, grant: str) -> str:
-    return f"{preview_origin(request, preview)}{ENTER_PATH}?{urlencode({'grant': grant})}"
+    """The iframe's first URL. The grant rides in the fragment, which browsers never send, so
+    no access log (daphne's, a proxy's) records it; the enter page posts it (sandboxes.proxy)."""
+    return f"{preview_origin(request, preview)}{ENTER_PATH}#{urlencode({'grant': grant})}"

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import io
+import lzma
 import posixpath
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -162,7 +164,7 @@ def files_from_zip(data: bytes) -> list[FileSpec]:
     """Files of a zip archive; a single top folder (as GitHub zips have) is stripped."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as error:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as error:
         raise ManifestInvalid(["that upload is not a zip archive"]) from error
     members = [m for m in archive.infolist() if not m.is_dir()]
     if len(members) > MAX_FILES:
@@ -175,14 +177,38 @@ def files_from_zip(data: bytes) -> list[FileSpec]:
     names = [m.filename for m in members]
     tops = {name.split("/", 1)[0] for name in names}
     strip = len(tops) == 1 and all("/" in name for name in names)
-    files = []
+    files, unreadable = [], []
     for member in members:
         path = member.filename.split("/", 1)[1] if strip else member.filename
         if member.file_size > settings.MANIFEST_FILE_LIMIT:
             files.append(FileSpec(path, b"\0" * (settings.MANIFEST_FILE_LIMIT + 1)))
             continue
-        files.append(FileSpec(path, archive.read(member)))
+        try:
+            files.append(FileSpec(path, _read_member(archive, member)))
+        except ManifestInvalid as error:
+            unreadable += error.errors
+    if unreadable:
+        raise ManifestInvalid(unreadable)
     return files
+
+
+def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
+    """A member's bytes, or ManifestInvalid saying why it cannot be read."""
+    if member.flag_bits & 0x1:
+        raise ManifestInvalid([f"{member.filename}: encrypted; upload a zip without a password"])
+    try:
+        return archive.read(member)
+    except NotImplementedError:
+        raise ManifestInvalid(
+            [
+                f"{member.filename}: packed with a compression method this server cannot read "
+                "(use deflate, the default of most zip tools)"
+            ]
+        ) from None
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as err:
+        raise ManifestInvalid(
+            [f"{member.filename}: the zip is damaged here ({err}); make the zip again"]
+        ) from None
 
 
 def files_from_folder(uploads: list, paths: list[str]) -> list[FileSpec]:

@@ -95,7 +95,7 @@ class SandboxSession(models.Model):
     """One sandbox: where it runs, what it started from, and the SDK state to resume it."""
 
     class Backend(models.TextChoices):
-        LOCAL = "local", "Local (this machine, no isolation)"
+        LOCAL = "local", "Local (this machine)"
         E2B = "e2b", "E2B (cloud)"
         DOCKER = "docker", "Docker (this machine's engine)"
 

@@ -23,7 +23,9 @@ from django.utils import timezone
 from lib.errors import describe_error
 from lib.processes import process_group_alive, stop_process_group
 
+from .backends import check_owner_allowed
 from .environment import sandbox_environment
+from .isolation import process_policy
 from .models import Preview, SandboxSession
 from .node_modules import modules_key, remember_node_modules, warm_node_modules
 
@@ -88,6 +90,7 @@ async def preview_boot(*, preview_id: int) -> None:
         return
     log = PreviewLog(preview)
     try:
+        await check_owner_allowed(preview.session)  # its owner may (still) run a server there
         if preview.session.is_local:
             await _run_local(preview, log)
         else:
@@ -139,17 +142,20 @@ async def _run_local(preview: Preview, log: PreviewLog) -> None:
     log.write(f"$ {command}\n")
     path = log_path(preview)
     await sync_to_async(path.parent.mkdir)(parents=True, exist_ok=True)
+    # The sandbox policy, and no FORCE_COLOR: any value turns colours *on* for Vite's
+    # logger, NO_COLOR turns them off. As the sandbox account when there is one.
+    policy = await sync_to_async(process_policy)(
+        root, sandbox_environment(PORT=str(host_port), BROWSER="none", NO_COLOR="1")
+    )
     with open(path, "wb") as output:  # noqa: ASYNC230 - opening a file to hand to the child
-        process = await asyncio.create_subprocess_shell(
-            command,
+        process = await asyncio.create_subprocess_exec(
+            *policy.shell(command),
             cwd=root,
             stdout=output,
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stop() kills the whole tree
-            # The sandbox policy, and no FORCE_COLOR: any value turns colours *on* for Vite's
-            # logger, NO_COLOR turns them off.
-            env=sandbox_environment(PORT=str(host_port), BROWSER="none", NO_COLOR="1"),
+            env=policy.env,
         )
     await preview_set(
         preview,

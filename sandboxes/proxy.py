@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import re
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import aiohttp
 from asgiproxy.config import ProxyConfig
@@ -24,6 +24,9 @@ from django.conf import settings
 from django.core import signing
 from django.http.cookie import parse_cookie
 from django.template.loader import render_to_string
+from yarl import URL
+
+from lib.origins import is_same_origin, request_scheme, scope_header
 
 from .grants import ENTER_PATH, GRANT_MAX_AGE, GRANT_SALT, grant_allows
 from .models import Preview
@@ -33,6 +36,16 @@ COOKIE_SALT = "sandboxes.preview.cookie"
 COOKIE_NAME = "sd_preview"
 ACCESS_CACHE_SECONDS = 2.0
 CLOSE_REFUSED = 4403
+ENTER_BODY_LIMIT = 16_384
+# The enter page only posts its fragment to itself: nothing else may load, nothing may leak.
+ENTER_PAGE_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        b"form-action 'self'",
+    ),
+    (b"referrer-policy", b"no-referrer"),
+]
 
 
 def _private_cookies() -> set[str]:
@@ -43,9 +56,37 @@ def preview_host_pattern() -> re.Pattern[str]:
     return re.compile(rf"^p(?P<id>\d+)\.{re.escape(settings.PREVIEW_DOMAIN)}(?::\d+)?$", re.I)
 
 
+def origin_form_target(scope) -> bool:
+    """Whether the request target is a path (`/x?y`): absolute-form (`http://host/x`),
+    authority-form (`host:port`), `*` and anything else that is not a path are refused."""
+    raw = scope.get("raw_path") or scope["path"].encode()
+    return scope["path"].startswith("/") and raw.startswith(b"/")
+
+
+def upstream_url(upstream: str, scope) -> URL:
+    """The dev server's URL for this request: its scheme, host and port, the request's path.
+
+    Built from parts, never by gluing strings: with `http://127.0.0.1:5173` + `@host:port/x`
+    the dev server's address would become a user name and the request would go to `host`.
+    """
+    base = urlsplit(upstream)
+    raw = scope.get("raw_path") or quote(scope["path"]).encode()
+    path = raw.split(b"?", 1)[0].decode("latin-1")  # some servers put the query in raw_path
+    if not path.startswith("/"):
+        raise ValueError(f"Not a path: {path!r}")
+    return URL.build(
+        scheme=base.scheme,
+        host=base.hostname or "",
+        port=base.port,
+        path=path,
+        query_string=scope.get("query_string", b"").decode("latin-1"),
+        encoded=True,
+    )
+
+
 class _UpstreamConfig(ProxyConfig):
-    def get_upstream_url(self, *, scope) -> str:
-        return scope["preview_upstream"].rstrip("/") + scope["path"]
+    def get_upstream_url_with_query(self, *, scope) -> URL:  # type: ignore[override]
+        return upstream_url(scope["preview_upstream"], scope)
 
     def process_client_headers(self, *, scope, headers):
         upstream = urlsplit(scope["preview_upstream"])
@@ -82,7 +123,10 @@ class PreviewProxy:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] in ("http", "websocket"):
-            host = _header(scope, b"host")
+            if not origin_form_target(scope):
+                await self.refuse(scope, receive, send, 400, "bad_request_target")
+                return
+            host = scope_header(scope, b"host")
             if match := preview_host_pattern().match(host):
                 await self.serve(int(match["id"]), scope, receive, send)
                 return
@@ -90,7 +134,12 @@ class PreviewProxy:
 
     async def serve(self, preview_id: int, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"] == ENTER_PATH:
-            await self.enter(preview_id, scope, send)
+            await self.enter(preview_id, scope, receive, send)
+            return
+        if scope["type"] == "websocket" and not is_same_origin(scope):
+            # Only the preview's own page opens its sockets: not a dev server's page on
+            # another port, not another preview (same site, so it holds this cookie too).
+            await self.refuse(scope, receive, send, 403, "preview_refused")
             return
         preview = await self.allowed(preview_id, scope)
         if preview is None:
@@ -131,11 +180,24 @@ class PreviewProxy:
             with contextlib.suppress(asyncio.CancelledError):
                 await proxying
 
-    async def enter(self, preview_id: int, scope, send) -> None:
-        query = parse_qs(scope.get("query_string", b"").decode())
+    async def enter(self, preview_id: int, scope, receive, send) -> None:
+        """Trade a grant for this host's cookie.
+
+        The iframe's URL carries the grant in its fragment, which browsers never send: a GET
+        gets a page whose script posts it here. Query strings end up in access logs (daphne's,
+        a proxy's); fragments and bodies do not.
+        """
+        if scope["method"] in ("GET", "HEAD"):
+            html = render_to_string("sandboxes/preview_enter.html", {"enter_path": ENTER_PATH})
+            await _send_html(send, 200, html, ENTER_PAGE_HEADERS)
+            return
+        if scope["method"] != "POST":
+            await _send_html(send, 405, "", [(b"allow", b"GET, POST")])
+            return
+        form = parse_qs((await _read_body(receive, ENTER_BODY_LIMIT)).decode("latin-1"))
         try:
             grant = signing.loads(
-                query.get("grant", [""])[0], salt=GRANT_SALT, max_age=GRANT_MAX_AGE
+                form.get("grant", [""])[0], salt=GRANT_SALT, max_age=GRANT_MAX_AGE
             )
         except signing.BadSignature:
             grant = None
@@ -143,18 +205,19 @@ class PreviewProxy:
             await _send_html(send, 403, render_to_string("sandboxes/preview_refused.html"))
             return
         cookie = signing.dumps(grant, salt=COOKIE_SALT)
-        host = _header(scope, b"host")
-        secure = scope.get("scheme") == "https" or host.split(":")[0].endswith(".localhost")
+        host = scope_header(scope, b"host")
+        # request_scheme: behind a TLS proxy daphne sees http, the browser https.
+        secure = request_scheme(scope) == "https" or host.split(":")[0].endswith(".localhost")
         # The preview lives in an iframe on another site: its cookie must be SameSite=None
         # (hence Secure, which browsers allow on *.localhost) and Partitioned (CHIPS), so it
         # still works where third-party cookies are blocked.
-        attributes = "Path=/; HttpOnly; " + (
+        attributes = f"Path=/; Max-Age={settings.PREVIEW_COOKIE_SECONDS}; HttpOnly; " + (
             "SameSite=None; Secure; Partitioned" if secure else "SameSite=Lax"
         )
         await send(
             {
                 "type": "http.response.start",
-                "status": 302,
+                "status": 303,
                 "headers": [
                     (b"location", b"/"),
                     (b"cache-control", b"no-store"),
@@ -166,7 +229,7 @@ class PreviewProxy:
 
     async def allowed(self, preview_id: int, scope) -> Preview | None:
         # parse_cookie tolerates the odd cookie an app sets; SimpleCookie would drop them all.
-        value = parse_cookie(_header(scope, b"cookie")).get(COOKIE_NAME)
+        value = parse_cookie(scope_header(scope, b"cookie")).get(COOKIE_NAME)
         if value is None:
             return None
         key = (preview_id, value)
@@ -175,7 +238,7 @@ class PreviewProxy:
         if cached and now - cached[0] < ACCESS_CACHE_SECONDS:
             return cached[1]
         try:
-            grant = signing.loads(value, salt=COOKIE_SALT)
+            grant = signing.loads(value, salt=COOKIE_SALT, max_age=settings.PREVIEW_COOKIE_SECONDS)
         except signing.BadSignature:
             return None
         preview = await grant_allows(grant, preview_id)
@@ -196,14 +259,19 @@ class PreviewProxy:
         await _send_html(send, status, html)
 
 
-def _header(scope, name: bytes) -> str:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return value.decode("latin-1")
-    return ""
+async def _read_body(receive, limit: int) -> bytes:
+    """The request body, up to `limit` bytes (the rest is read and dropped)."""
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return body
+        body = (body + message.get("body", b""))[:limit]
+        if not message.get("more_body", False):
+            return body
 
 
-async def _send_html(send, status: int, html: str) -> None:
+async def _send_html(send, status: int, html: str, headers=()) -> None:
     body = html.encode()
     await send(
         {
@@ -213,6 +281,7 @@ async def _send_html(send, status: int, html: str) -> None:
                 (b"content-type", b"text/html; charset=utf-8"),
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
+                *headers,
             ],
         }
     )

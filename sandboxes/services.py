@@ -21,7 +21,7 @@ from lib.errors import describe_error
 from lib.processes import kill_processes_under
 
 from . import hooks
-from .backends import get_backend
+from .backends import backend_of, get_backend
 from .models import Manifest, Preview, SandboxSession
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def session_create(
     """Record a new session and start its sandbox in the background."""
     from .tasks import session_start_task
 
-    get_backend(backend_id)  # refuse unavailable backends before writing anything
+    get_backend(backend_id, owner)  # refuse unavailable backends before writing anything
     with transaction.atomic():
         session = SandboxSession.objects.create(
             owner=owner,
@@ -68,7 +68,7 @@ async def session_start(*, session_id: int) -> None:
     sdk_session = None
     client = None
     try:
-        backend = get_backend(session.backend)
+        backend = await backend_of(session)
         client = backend.client()
         if session.manifest is None:
             raise ValueError("The manifest this session was created from no longer exists.")
@@ -142,7 +142,7 @@ async def sandbox_attached(session: SandboxSession) -> AsyncIterator[Any]:
     """
     if session.status != SandboxSession.Status.RUNNING or not session.sdk_state:
         raise SessionNotReady(f"The sandbox is {session.get_status_display().lower()}.")
-    backend = get_backend(session.backend)
+    backend = await backend_of(session)
     client = backend.client()
     previous_sandbox = session.sdk_state.get("sandbox_id")
     try:

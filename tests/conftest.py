@@ -18,7 +18,7 @@ from runs.models import Run
 from sandboxes.models import SandboxSession
 from sandboxes.starters import seed_builtin_starters
 
-pytest_plugins = ["tests.fakes.e2b", "tests.fakes.previews", "tests.fakes.proxy"]
+pytest_plugins = ["tests.browser", "tests.fakes.e2b", "tests.fakes.previews", "tests.fakes.proxy"]
 
 PASSWORD = "correct horse battery staple"
 
@@ -30,6 +30,11 @@ def _test_settings(settings, tmp_path):
     settings.PREVIEW_LOG_DIR = tmp_path / "preview-logs"
     settings.PREVIEW_MODULES_CACHE = tmp_path / "node-modules-cache"
     settings.SANDBOX_WORKSPACE_DIR = tmp_path / "workspaces"
+    settings.SANDBOX_CACHE_DIR = tmp_path / "sandbox-cache"
+    # Local sandboxes run as the test process's own user, and alice and bob may use them;
+    # tests/security/test_local_isolation.py runs them as the sandbox account, staff-only.
+    settings.SANDBOX_USER = ""
+    settings.LOCAL_SANDBOXES = "everyone"
     settings.OPENAI_API_KEY_SET = False
     settings.AGENTS_TRACING = False
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, htmx_redirect
+from lib.once import once_per_form
 
 from .. import selectors, services
 from ..forms import AgentForm, McpServerForm
@@ -28,6 +29,7 @@ def agent_list(request: HttpRequest) -> HttpResponse:
     return render(request, "runs/agent_list.html", {"configs": configs})
 
 
+@once_per_form
 def agent_edit(request: HtmxHttpRequest, pk: int | None = None) -> HttpResponse:
     config = _get_agent_for_user(request, pk) if pk else AgentConfig(owner=request.user)
     form = AgentForm(request.POST or None, initial=_initial(config) if pk else None)
@@ -40,6 +42,7 @@ def agent_edit(request: HtmxHttpRequest, pk: int | None = None) -> HttpResponse:
 
 
 @require_POST
+@once_per_form
 def agent_mcp_add(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     config = _get_agent_for_user(request, pk)
     form = McpServerForm(request.POST)

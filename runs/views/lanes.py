@@ -8,6 +8,7 @@ from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, re
 from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, htmx_redirect
+from lib.once import once_per_form
 from sandboxes import selectors as sandbox_selectors
 
 from .. import lanes, selectors
@@ -39,6 +40,7 @@ async def lane_group_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return redirect(group.get_absolute_url())
 
 
+@once_per_form
 def lane_group_new(request: HtmxHttpRequest) -> HttpResponse:
     form = LaneGroupForm(
         request.POST or None,
@@ -79,6 +81,7 @@ def lane_group_new(request: HtmxHttpRequest) -> HttpResponse:
     )
 
 
+@once_per_form
 def presets(request: HtmxHttpRequest) -> HttpResponse:
     review_form = CodeReviewForm(prefix="review")
     research_form = DeepResearchForm(prefix="research")

@@ -10,6 +10,7 @@ from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, re
 from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
+from lib.once import once_per_form
 from sandboxes.views.sessions import (
     get_session_for_user,
     render_session_page,
@@ -36,6 +37,7 @@ def _thread_of(request: HttpRequest, session) -> Thread | None:
 
 
 @require_POST
+@once_per_form
 def run_create(request: HtmxHttpRequest, session_pk: int) -> HttpResponse:
     session = get_session_for_user(request, session_pk)
     thread = _thread_of(request, session)
@@ -94,6 +96,7 @@ def _follow_up(request: HtmxHttpRequest, session, thread: Thread | None) -> Http
 
 
 @require_POST
+@once_per_form
 def thread_create(request: HtmxHttpRequest, session_pk: int) -> HttpResponse:
     """ "New conversation": the next turn starts with no history, on the same files."""
     session = get_session_for_user(request, session_pk)

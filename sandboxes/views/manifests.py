@@ -12,6 +12,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, htmx_redirect
+from lib.once import once_per_form
 
 from .. import manifests, selectors
 from ..forms import ManifestFileForm, ManifestForm, SessionForm
@@ -35,7 +36,9 @@ def manifest_list(request: HttpRequest) -> HttpResponse:
 def manifest_detail(request: HttpRequest, pk: int) -> HttpResponse:
     manifest = _get_manifest_for_user(request, pk)
     return render(
-        request, "sandboxes/manifest_detail.html", manifest_context(manifest, SessionForm())
+        request,
+        "sandboxes/manifest_detail.html",
+        manifest_context(manifest, SessionForm(user=request.user)),
     )
 
 
@@ -60,6 +63,7 @@ def _uploaded_files(request: HttpRequest, data: dict) -> list | None:
     return manifests.files_from_folder(uploads, paths)
 
 
+@once_per_form
 def manifest_new(request: HtmxHttpRequest) -> HttpResponse:
     form = ManifestForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -138,6 +142,7 @@ def manifest_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+@once_per_form
 def manifest_clone(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     manifest = _get_manifest_for_user(request, pk)
     copy = manifests.manifest_clone(manifest=manifest, owner=request.user)

@@ -11,6 +11,7 @@ from comparisons.forms import ShareForm
 from comparisons.selectors import preview_shares
 from comparisons.views import share_links
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
+from lib.once import once_per_form
 
 from .. import hooks, previews, selectors
 from ..forms import PreviewForm
@@ -24,6 +25,7 @@ def _get_preview_for_user(request: HttpRequest, pk: int) -> Preview:
 
 
 @require_POST
+@once_per_form
 def preview_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     session = get_session_for_user(request, pk)
     form = PreviewForm(request.POST)
@@ -49,7 +51,9 @@ def preview_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "preview": preview,
         "log": previews.current_log(preview),
         "session": preview.session,
-        "frame_url": preview_entry_url(request, preview, grant_for_user(preview, request.user)),
+        "frame_url": preview_entry_url(
+            request, preview, grant_for_user(preview, request.user, request.session.session_key)
+        ),
         "share_form": ShareForm(),
         "shares": share_links(request, preview_shares(preview)),
     }

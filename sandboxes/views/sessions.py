@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from lib.errors import describe_error
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
+from lib.once import once_per_form
 from runs import selectors as run_selectors
 from runs.forms import FollowUpForm, RunForm
 from runs.selectors import runs_of, session_runs
@@ -39,18 +40,24 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def manifest_context(manifest: Manifest, form: SessionForm) -> dict:
+    offered = {choice for choice, _ in form.fields["backend"].choices}
+    local = BACKENDS[SandboxSession.Backend.LOCAL]
     return {
         "manifest": manifest,
         "entries": manifest.entries.all(),
         "form": form,
         "docker_available": BACKENDS[SandboxSession.Backend.DOCKER].available(),
+        "local_offered": local.id in offered,
+        "local_refused": "" if local.id in offered else local.refused,
+        "no_backend": not offered,
     }
 
 
 @require_POST
+@once_per_form
 def session_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     manifest = get_object_or_404(selectors.manifests_visible_to(request.user), pk=pk)
-    form = SessionForm(request.POST)
+    form = SessionForm(request.POST, user=request.user)
     if form.is_valid():
         try:
             session = services.session_create(
@@ -142,7 +149,8 @@ def session_preview_frame(request: HttpRequest, session: SandboxSession) -> dict
     preview = session.previews.filter(status__in=Preview.ACTIVE_STATUSES).order_by("-pk").first()
     frame_url = None
     if preview is not None and preview.status == Preview.Status.READY:
-        frame_url = preview_entry_url(request, preview, grant_for_user(preview, request.user))
+        grant = grant_for_user(preview, request.user, request.session.session_key)
+        frame_url = preview_entry_url(request, preview, grant)
     return {"preview": preview, "frame_url": frame_url}
 
 

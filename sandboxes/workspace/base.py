@@ -17,6 +17,7 @@ from asgiref.sync import sync_to_async
 from lib.diffs import decode_text, diff_lines
 
 from .. import hooks
+from ..backends import BackendUnavailable, check_owner_allowed
 from ..models import SandboxSession
 from .files import SKIPPED_DIRS
 
@@ -149,6 +150,10 @@ async def check_available(session: SandboxSession) -> None:
     """Refuse (409) a session whose workspace cannot be opened now."""
     if reason := await sync_to_async(unavailable_reason)(session):
         raise WorkspaceUnavailable(reason)
+    try:
+        await check_owner_allowed(session)  # its owner may (still) run commands there
+    except BackendUnavailable as error:
+        raise WorkspaceUnavailable(str(error)) from None
     # A remote sandbox is resumed and stopped around each call: never under a running agent,
     # whose own stop would race ours.
     if not session.is_local and await hooks.session_busy_reason(session):

@@ -15,11 +15,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from agents.sandbox.errors import ExecTimeoutError
+from asgiref.sync import sync_to_async
 
 from lib.errors import describe_error
 from lib.processes import kill_group
 
 from ..environment import console_environment
+from ..isolation import process_policy
 from ..models import SandboxSession
 from .base import WorkspaceError
 from .remote import RemoteWorkspace, in_root
@@ -40,6 +42,8 @@ def check_command(command: str) -> str:
         raise WorkspaceError("Type a command to run.")
     if len(command) > CONSOLE_COMMAND_LIMIT:
         raise WorkspaceError(f"A command has at most {CONSOLE_COMMAND_LIMIT:,} characters.")
+    if "\x00" in command:
+        raise WorkspaceError("A command cannot contain NUL bytes (\\0): remove them.")
     return command
 
 
@@ -66,16 +70,17 @@ async def _local_console(root: Path, command: str) -> AsyncIterator[str]:
     started = loop.time()
     deadline = started + CONSOLE_TIMEOUT
     try:
-        process = await asyncio.create_subprocess_shell(
-            command,
+        policy = await sync_to_async(process_policy)(root, console_environment(root))
+        process = await asyncio.create_subprocess_exec(
+            *policy.shell(command),
             cwd=root,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # its own process group: whatever it starts dies with it
-            env=console_environment(root),
+            env=policy.env,
         )
-    except OSError as error:
+    except (OSError, ValueError) as error:
         yield f"[dashboard] the command could not start: {describe_error(error)}\n"
         return
     assert process.stdout is not None

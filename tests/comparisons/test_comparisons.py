@@ -399,6 +399,7 @@ async def test_refine_is_a_follow_up_turn_and_the_card_shows_it(alice, bob, star
     assert f'id="version-{version.pk}-facts"' in facts and 'hx-trigger="every 2s"' in facts
     refine = await Run.objects.select_related("thread").aget(prompt="make the header blue")
     assert (refine.thread_id, refine.turn) == (version.run.thread_id, 2)
+    assert (await Version.objects.aget(pk=version.pk)).run_id == refine.pk  # its latest turn
 
     refine = await until_ended(refine, 60)
     assert refine.status == Run.Status.SUCCEEDED, refine.error

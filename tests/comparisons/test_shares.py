@@ -19,6 +19,8 @@ from runs.models import Run
 from sandboxes import grants, proxy
 from sandboxes.models import Preview, SandboxSession
 
+from ..fakes.proxy import login_session_key
+
 pytestmark = pytest.mark.django_db
 
 WORKSPACE = "/tmp/sandbox-workspace-3f9a1c"
@@ -84,7 +86,14 @@ def share_for(target, hours=1, **kwargs) -> ShareLink:
 
 
 def share_url(share: ShareLink) -> str:
-    return reverse("share_page", args=[shares.share_token(share)])
+    """The link as the owner copies it: the token in its fragment."""
+    return f"{reverse('share_open')}#{shares.share_token(share)}"
+
+
+def open_share(client, url: str):
+    """What a browser does with a share link: its page posts the fragment, then follows."""
+    token = url.split("#", 1)[1] if "#" in url else url
+    return client.post(reverse("share_open"), {"token": token}, follow=True)
 
 
 def messages_of(response) -> list[str]:
@@ -121,7 +130,7 @@ def test_a_token_depends_on_the_secret_key(client, comparison, settings):
     share = share_for(comparison)
     url = share_url(share)
     settings.SECRET_KEY = "another-secret-key-" + "x" * 40
-    assert client.get(url).status_code == 404
+    assert open_share(client, url).status_code == 404
 
 
 # --- creating ----------------------------------------------------------------------------------
@@ -221,7 +230,7 @@ def iframe_sources(page: str) -> list[str]:
 def test_the_public_page_works_logged_out_and_shows_the_versions(client, comparison):
     share = share_for(comparison)
 
-    response = client.get(share_url(share))
+    response = open_share(client, share_url(share))
 
     assert response.status_code == 200
     page = response.content.decode()
@@ -239,23 +248,23 @@ def test_the_public_page_frames_ready_previews_on_their_own_origin_with_share_gr
     share = share_for(comparison)
     ready = comparison.versions.get(label="Bold").preview
 
-    page = client.get(share_url(share)).content.decode()
+    page = open_share(client, share_url(share)).content.decode()
 
     (src,) = iframe_sources(page)
     url = urlsplit(src)
     assert url.netloc == f"p{ready.pk}.preview.localhost"
     assert url.path == grants.ENTER_PATH
-    grant = signing.loads(parse_qs(url.query)["grant"][0], salt=grants.GRANT_SALT)
+    grant = signing.loads(parse_qs(url.fragment)["grant"][0], salt=grants.GRANT_SALT)
     assert grant == {"p": ready.pk, "s": share.pk}  # a share grant, never the owner's
 
 
 def test_the_public_page_has_no_secrets_or_controls(client, alice, comparison, settings):
     share = share_for(comparison)
     version = comparison.versions.get(label="Bold")
-    owner_grant = grants.grant_for_user(version.preview, alice)
+    owner_grant = grants.grant_for_user(version.preview, alice, login_session_key(alice))
     owner_cookie = signing.dumps({"p": version.preview.pk, "u": alice.pk}, salt=proxy.COOKIE_SALT)
 
-    page = client.get(share_url(share)).content.decode()
+    page = open_share(client, share_url(share)).content.decode()
 
     for forbidden in (
         "csrfmiddlewaretoken",
@@ -285,7 +294,7 @@ def test_a_version_whose_preview_is_stopped_shows_its_summary_and_preview_offlin
 ):
     share = share_for(comparison)
 
-    page = client.get(share_url(share)).content.decode()
+    page = open_share(client, share_url(share)).content.decode()
 
     (calm,) = [card for card in version_cards(page) if "<h3>Calm</h3>" in card]
     assert "Calm tones." in calm
@@ -297,13 +306,13 @@ def test_a_shared_preview_shows_its_frame_and_its_sessions_summary(client, compa
     preview = comparison.versions.get(label="Bold").preview
     share = share_for(preview)
 
-    response = client.get(share_url(share))
+    response = open_share(client, share_url(share))
 
     assert response.status_code == 200
     page = response.content.decode()
     assert "Bold hero." in page
     (src,) = iframe_sources(page)
-    grant = signing.loads(parse_qs(urlsplit(src).query)["grant"][0], salt=grants.GRANT_SALT)
+    grant = signing.loads(parse_qs(urlsplit(src).fragment)["grant"][0], salt=grants.GRANT_SALT)
     assert grant == {"p": preview.pk, "s": share.pk}
     assert "Calm" not in page
 
@@ -325,7 +334,7 @@ def test_a_tampered_token_gives_404(client, comparison, tamper):
     share = share_for(comparison)
     token = tamper(shares.share_token(share))
 
-    response = client.get(reverse("share_page", args=[token]))
+    response = open_share(client, token)
 
     assert response.status_code == 404
     assert "no longer works" in response.content.decode()
@@ -340,7 +349,7 @@ def test_a_token_with_non_ascii_characters_gives_404(client, comparison, tamper)
     share = share_for(comparison)
     token = tamper(shares.share_token(share))
 
-    response = client.get(reverse("share_page", args=[token]))
+    response = open_share(client, token)
 
     assert response.status_code == 404
     assert "no longer works" in response.content.decode()
@@ -351,7 +360,7 @@ def test_an_expired_link_gives_404(client, comparison):
     share.expires_at = timezone.now() - timedelta(seconds=1)
     share.save()
 
-    response = client.get(share_url(share))
+    response = open_share(client, share_url(share))
 
     assert response.status_code == 404
     assert "no longer works" in response.content.decode()
@@ -361,7 +370,7 @@ def test_an_expired_link_gives_404(client, comparison):
 def test_a_revoked_link_gives_404(client, alice, comparison):
     share = share_for(comparison)
     url = share_url(share)
-    assert client.get(url).status_code == 200
+    assert open_share(client, url).status_code == 200
 
     client.force_login(alice)
     response = client.post(reverse("share_revoke", args=[share.pk]))
@@ -370,7 +379,7 @@ def test_a_revoked_link_gives_404(client, alice, comparison):
     assert response.status_code == 302 and response.url == comparison.get_absolute_url()
     share.refresh_from_db()
     assert share.revoked_at is not None
-    gone = client.get(url)
+    gone = open_share(client, url)
     assert gone.status_code == 404
     assert "no longer works" in gone.content.decode()
 
@@ -415,7 +424,7 @@ def test_bob_cannot_revoke_alices_link(client, bob, comparison):
     share.refresh_from_db()
     assert share.revoked_at is None
     client.logout()
-    assert client.get(share_url(share)).status_code == 200
+    assert open_share(client, share_url(share)).status_code == 200
 
 
 def test_bob_does_not_see_alices_links(client, bob, comparison):

@@ -10,6 +10,7 @@ screenshot helper, `shot`, writing to test-artifacts/.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -17,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -24,20 +26,12 @@ from pathlib import Path
 
 import pytest
 
+from ..browser import PageErrors
 from ..conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 USERS = ("alice", "bob")
 SERVER_START_TIMEOUT = 30
 STARTER = "Vite + React starter"
@@ -52,6 +46,21 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+_DATA_DIRS: dict[Path, Path] = {}
+
+
+def _data_dir(tmp: Path) -> Path:
+    """The server's data directory (one per `tmp`), outside pytest's tree: as `make run` as
+    root, local sandboxes run as the sandbox account, which must pass through the folders
+    above its workspaces, and pytest keeps its own at 0700."""
+    if tmp not in _DATA_DIRS:
+        data = Path(tempfile.mkdtemp(prefix="sandbox-dashboard-test-", dir="/tmp"))
+        data.chmod(0o711)
+        atexit.register(shutil.rmtree, data, True)
+        _DATA_DIRS[tmp] = data
+    return _DATA_DIRS[tmp]
+
+
 def _server_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"OPENAI_API_KEY", "E2B_API_KEY"}}
     # Whatever the developer's shell points at, this server gets its own of everything.
@@ -60,7 +69,10 @@ def _server_env(tmp: Path) -> dict[str, str]:
     (tmp / "tmp").mkdir(exist_ok=True)
     env.update(
         DATABASE_URL=f"sqlite:///{tmp / 'e2e.sqlite3'}",
-        DASHBOARD_DATA_DIR=str(tmp / "data"),
+        DASHBOARD_DATA_DIR=str(_data_dir(tmp)),
+        # alice and bob are not staff; npm's cache of the sandbox account survives the run.
+        DASHBOARD_LOCAL_SANDBOXES="everyone",
+        DASHBOARD_SANDBOX_CACHE=str(ROOT / ".local" / "test-sandbox-cache"),
         DEMO_MODEL_DELAY="0.05",
         DJANGO_DEBUG="true",
         AGENTS_TRACING="false",
@@ -71,7 +83,8 @@ def _server_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def _manage(env: dict[str, str], *args: str) -> None:
+def _manage(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`manage.py args` in a subprocess with `env`; a failure fails the test (`check`)."""
     result = subprocess.run(
         [str(VENV_BIN / "python"), "manage.py", *args],
         cwd=ROOT,
@@ -80,12 +93,13 @@ def _manage(env: dict[str, str], *args: str) -> None:
         text=True,
         timeout=120,
     )
-    if result.returncode != 0:
+    if check and result.returncode != 0:
         pytest.fail(
             f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
             f"{result.stdout}\n{result.stderr}",
             pytrace=False,
         )
+    return result
 
 
 CREATE_USERS = f"""
@@ -123,12 +137,10 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, artifacts: Path
-) -> Iterator[str]:
-    """The dashboard served by a real `daphne` process; yields its base URL."""
-    tmp = tmp_path_factory.mktemp("e2e")
+@contextlib.contextmanager
+def serve_dashboard(tmp: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
+    """A migrated, seeded dashboard with alice and bob, served by a real `daphne` as `make run`
+    serves it; its base URL, environment and log (stdout and stderr: the access log too)."""
     env = _server_env(tmp)
     _manage(env, "migrate", "--noinput", "-v0")
     _manage(env, "seed")
@@ -147,7 +159,7 @@ def server(
         )
     try:
         _wait_for_server(proc, f"{base_url}/login/", log_path)
-        yield base_url
+        yield base_url, env, log_path
     finally:
         proc.terminate()
         try:
@@ -155,45 +167,21 @@ def server(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
-        shutil.copyfile(log_path, artifacts / "daphne.log")
-        if request.session.testsfailed:
-            sys.stderr.write(f"\n----- daphne log ({log_path}) -----\n{log_path.read_text()}\n")
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """Debian's chromium, headless. Missing chromium is a failure, never a skip."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests drive Debian's chromium (a Playwright "
-            "browser download is impossible here). Install it with `make test-deps` "
-            "(apt-get install chromium).",
-            pytrace=False,
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, artifacts: Path
+) -> Iterator[str]:
+    """The dashboard served by a real `daphne` process; yields its base URL."""
+    with serve_dashboard(tmp_path_factory.mktemp("e2e")) as (base_url, _env, log_path):
         try:
-            yield browser
+            yield base_url
         finally:
-            browser.close()
-
-
-class PageErrors(list):
-    """Uncaught JS errors of every page a test opened; the test fails if any occurred."""
-
-    def watch(self, page) -> None:
-        page.on("pageerror", lambda error: self.append(f"{page.url}: {error}"))
-
-
-@pytest.fixture
-def page_errors() -> Iterator[PageErrors]:
-    errors = PageErrors()
-    yield errors
-    assert not errors, "JavaScript errors on the page:\n" + "\n".join(errors)
+            shutil.copyfile(log_path, artifacts / "daphne.log")
+            if request.session.testsfailed:
+                log = log_path.read_text()
+                sys.stderr.write(f"\n----- daphne log ({log_path}) -----\n{log}\n")
 
 
 @contextlib.contextmanager

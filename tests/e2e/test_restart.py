@@ -32,6 +32,7 @@ from .conftest import (
     ROOT,
     RUN_TIMEOUT,
     VENV_BIN,
+    _data_dir,
     _free_port,
     _manage,
     _server_env,
@@ -78,7 +79,7 @@ class Daphne:
         # A fresh copy of a migrated and seeded database, with its data directory.
         for path in prepared.glob(f"{DATABASE}*"):
             shutil.copy2(path, tmp / path.name)
-        shutil.copytree(prepared / "data", tmp / "data")
+        shutil.copytree(_data_dir(prepared), self.env["DASHBOARD_DATA_DIR"], dirs_exist_ok=True)
 
     @property
     def process(self) -> subprocess.Popen:

@@ -14,7 +14,9 @@ import inspect
 import httpx
 import pytest
 from aiohttp import WSMsgType, web
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.test import Client
 
 from config.asgi import application
 from lib import task_backends
@@ -106,14 +108,15 @@ def client(app, host: str) -> httpx.AsyncClient:
 
 
 async def enter(app, preview: Preview, grant: str) -> httpx.Response:
+    """What the enter page's script does with the grant in its fragment: post it."""
     async with client(app, preview_host(preview)) as c:
-        return await c.get(grants.ENTER_PATH, params={"grant": grant})
+        return await c.post(grants.ENTER_PATH, data={"grant": grant})
 
 
 async def cookie_for(app, preview: Preview, grant: str) -> str:
     """The Cookie header a browser sends after following the enter URL."""
     response = await enter(app, preview, grant)
-    assert response.status_code == 302, response.text
+    assert response.status_code == 303, response.text
     morsel = response.headers["set-cookie"].split(";")[0]
     assert morsel.startswith(f"{proxy.COOKIE_NAME}=")
     return morsel
@@ -125,8 +128,20 @@ async def get(app, preview: Preview, path: str = "/", cookie: str | None = None,
         return await c.get(path, headers=headers, **kwargs)
 
 
+def login_session_key(user) -> str:
+    """The key of a real login session of `user` (an owner's grant lasts as long as it)."""
+    client = Client()
+    client.force_login(user)
+    return client.session.session_key
+
+
+async def owner_grant(preview: Preview, user) -> str:
+    key = await sync_to_async(login_session_key)(user)
+    return grants.grant_for_user(preview, user, key)
+
+
 async def owner_cookie(app, preview: Preview, user) -> str:
-    return await cookie_for(app, preview, grants.grant_for_user(preview, user))
+    return await cookie_for(app, preview, await owner_grant(preview, user))
 
 
 def ws_communicator(app, preview: Preview, cookie: str | None, path: str = "/ws", **kw):

@@ -9,7 +9,6 @@ own, migrated once for this module.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..e2e.conftest import ROOT, _manage, _server_env
 
 PRELUDE = """
 import asyncio, json, os
@@ -37,30 +36,12 @@ def report(**values):
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory) -> dict[str, str]:
-    """The environment every process of a test gets: one database and data directory."""
-    base = tmp_path_factory.mktemp("processes")
-    env = {k: v for k, v in os.environ.items() if k not in {"OPENAI_API_KEY", "E2B_API_KEY"}}
-    for name in ("REDIS_URL", "TASKS_BACKEND", "DJANGO_SETTINGS_MODULE"):
-        env.pop(name, None)
-    env.update(
-        DATABASE_URL=f"sqlite:///{base / 'db.sqlite3'}",
-        DASHBOARD_DATA_DIR=str(base / "data"),
-        DJANGO_SECRET_KEY="restart-tests-key-" + "x" * 40,
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DEMO_MODEL_DELAY="0",
-        AGENTS_TRACING="false",
-        PYTHONPATH=str(ROOT),
-    )
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=180,
-    )
-    subprocess.run(
-        [sys.executable, "manage.py", "seed"], cwd=ROOT, env=env, check=True, timeout=120
-    )
+    """The environment every process of a test gets: one database and data directory, set up
+    as the browser tests' servers are (tests/e2e/conftest.py)."""
+    env = _server_env(tmp_path_factory.mktemp("processes"))
+    env.update(DEMO_MODEL_DELAY="0", DJANGO_SETTINGS_MODULE="config.settings", PYTHONPATH=str(ROOT))
+    _manage(env, "migrate", "--noinput", "-v0")
+    _manage(env, "seed")
     return env
 
 

@@ -20,6 +20,7 @@ from ..fakes.proxy import (
     get,
     make_preview,
     owner_cookie,
+    owner_grant,
     preview_host,
     ws_communicator,
 )
@@ -33,9 +34,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def test_the_enter_url_sets_a_cookie_for_the_preview_host_and_redirects_home(
     app, preview, alice
 ):
-    response = await enter(app, preview, grants.grant_for_user(preview, alice))
+    response = await enter(app, preview, await owner_grant(preview, alice))
 
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert response.headers["location"] == "/"
     assert response.headers["cache-control"] == "no-store"
     attributes = [a.strip() for a in response.headers["set-cookie"].split(";")]
@@ -45,8 +46,22 @@ async def test_the_enter_url_sets_a_cookie_for_the_preview_host_and_redirects_ho
 
 async def test_preview_entry_url_points_at_the_preview_origin(rf, preview, alice):
     request = rf.get("/comparisons/1/", HTTP_HOST=DASHBOARD)
-    url = grants.preview_entry_url(request, preview, grants.grant_for_user(preview, alice))
-    assert url.startswith(f"http://{preview_host(preview)}/__preview__/enter?grant=")
+    url = grants.preview_entry_url(request, preview, await owner_grant(preview, alice))
+    # In the fragment, which browsers never send: no access log records it.
+    assert url.startswith(f"http://{preview_host(preview)}/__preview__/enter#grant=")
+
+
+async def test_the_enter_page_posts_the_fragment_and_a_grant_in_the_query_opens_nothing(
+    app, preview, alice
+):
+    grant = await owner_grant(preview, alice)
+    async with client(app, preview_host(preview)) as c:
+        page = await c.get(grants.ENTER_PATH, params={"grant": grant})
+    assert page.status_code == 200
+    assert "set-cookie" not in page.headers
+    assert 'method="post"' in page.text and "location.hash" in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "default-src 'none'" in page.headers["content-security-policy"]
 
 
 async def test_with_the_cookie_the_upstream_page_comes_back(app, preview, alice, upstream):
@@ -182,13 +197,13 @@ async def test_no_cookie_is_refused(app, preview, upstream):
 
 
 async def test_bobs_grant_for_alices_preview_is_refused(app, preview, bob):
-    response = await enter(app, preview, grants.grant_for_user(preview, bob))
+    response = await enter(app, preview, await owner_grant(preview, bob))
     assert response.status_code == 403
     assert "set-cookie" not in response.headers
 
 
 async def test_a_tampered_grant_is_refused(app, preview, alice, bob):
-    grant = grants.grant_for_user(preview, alice)
+    grant = await owner_grant(preview, alice)
     data, _, signature = grant.rpartition(":")
     forged_data = signing.dumps({"p": preview.pk, "u": bob.pk}, salt=grants.GRANT_SALT)
     for tampered in (
@@ -204,14 +219,14 @@ async def test_a_tampered_grant_is_refused(app, preview, alice, bob):
 
 async def test_an_expired_grant_is_refused(app, preview, alice):
     with mock.patch("django.core.signing.time.time", return_value=time.time() - 601):
-        grant = grants.grant_for_user(preview, alice)
+        grant = await owner_grant(preview, alice)
     response = await enter(app, preview, grant)
     assert response.status_code == 403
 
 
 async def test_a_grant_is_only_good_for_its_own_preview(app, preview, alice, upstream):
     other = await make_preview(alice, upstream.url)
-    grant = grants.grant_for_user(preview, alice)
+    grant = await owner_grant(preview, alice)
     assert (await enter(app, other, grant)).status_code == 403
 
 
@@ -243,7 +258,7 @@ async def test_a_forged_cookie_is_refused(app, preview, alice):
     cookie = await owner_cookie(app, preview, alice)
     assert (await get(app, preview, "/", cookie[:-2] + "xx")).status_code == 403
     # A grant is not a cookie: the salts differ.
-    grant = grants.grant_for_user(preview, alice)
+    grant = await owner_grant(preview, alice)
     assert (await get(app, preview, "/", f"sd_preview={grant}")).status_code == 403
 
 

@@ -1,0 +1,59 @@
+"""Debian's chromium driven by Playwright, for every browser test (tests/e2e, tests/security).
+
+One `browser` for the whole session, registered in tests/conftest.py: Playwright's sync API
+keeps an event loop running in the main thread while it is open, so a second one could not
+start beside it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, headless. Missing chromium is a failure, never a skip."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests drive Debian's chromium (a Playwright "
+            "browser download is impossible here). Install it with `make test-deps` "
+            "(apt-get install chromium).",
+            pytrace=False,
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class PageErrors(list):
+    """Uncaught JS errors of every page a test opened; the test fails if any occurred."""
+
+    def watch(self, page) -> None:
+        page.on("pageerror", lambda error: self.append(f"{page.url}: {error}"))
+
+
+@pytest.fixture
+def page_errors() -> Iterator[PageErrors]:
+    errors = PageErrors()
+    yield errors
+    assert not errors, "JavaScript errors on the page:\n" + "\n".join(errors)
