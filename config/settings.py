@@ -220,6 +220,14 @@ RUN_STALE_SECONDS = envint("RUN_STALE_SECONDS", 60)
 RUN_APPROVAL_TIMEOUT_SECONDS = envint("RUN_APPROVAL_TIMEOUT_SECONDS", 3600)
 # Largest tool output kept in one event (the full text still reaches the model).
 EVENT_OUTPUT_LIMIT = envint("EVENT_OUTPUT_LIMIT", 20_000)
+# A websocket catch-up goes out in messages of at most this many bytes (of JSON), however long
+# the stored log: daphne refuses any message over 1 MB.
+RUN_STREAM_BATCH_BYTES = envint("RUN_STREAM_BATCH_BYTES", 256_000)
+# An output longer than HEAD + TAIL + COLLAPSE_MIN lines shows its first and last lines; the
+# rest opens on a click.
+RUN_LOG_OUTPUT_HEAD_LINES = envint("RUN_LOG_OUTPUT_HEAD_LINES", 12)
+RUN_LOG_OUTPUT_TAIL_LINES = envint("RUN_LOG_OUTPUT_TAIL_LINES", 6)
+RUN_LOG_OUTPUT_COLLAPSE_MIN_LINES = envint("RUN_LOG_OUTPUT_COLLAPSE_MIN_LINES", 8)
 SANDBOX_SNAPSHOT_DIR = DATA_DIR / "snapshots"
 
 # Every line goes through RedactingFormatter: URLs lose user:password@ and query strings (MCP

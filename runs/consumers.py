@@ -3,6 +3,9 @@
 Protocol: the client connects, then sends {"type": "resume", "after": <last seq it has>}.
 The server answers with every stored event after that seq, then live ones, each once and in
 order, as {"events": [{"seq": n, "html": "..."}]}. HTML fragments carry hx-swap-oob targets.
+Stored events go out in several such messages, each at most RUN_STREAM_BATCH_BYTES (however
+long the log, a message stays under daphne's 1 MB limit); a client that drops mid-catch-up
+resumes after the last seq it got.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from .event_log import MESSAGE_TYPE, event_message
 from .models import Run, RunEvent
@@ -17,6 +21,7 @@ from .models import Run, RunEvent
 CLOSE_REFUSED = 4403
 MESSAGE_LIMIT = 4096  # characters: a resume message is about 30
 SEQ_LIMIT = 2**31 - 1  # the largest seq a database column holds everywhere
+STORED_CHUNK = 500  # stored events read from the database at a time during a catch-up
 
 
 class BadMessage(ValueError):
@@ -118,10 +123,25 @@ class RunConsumer(AsyncWebsocketConsumer):
         events = RunEvent.objects.filter(run_id=self.run_id, seq__gt=self.last_sent)
         if upto is not None:
             events = events.filter(seq__lt=upto)
-        batch = [event_message(e) async for e in events.order_by("seq")]
+        limit = settings.RUN_STREAM_BATCH_BYTES
+        batch: list[str] = []
+        size = 0
+        last = self.last_sent
+        async for event in events.order_by("seq").aiterator(chunk_size=STORED_CHUNK):
+            encoded = json.dumps(event_message(event))
+            if batch and size + len(encoded) > limit:
+                await self._send_encoded(batch, last)
+                batch, size = [], 0
+            batch.append(encoded)
+            size += len(encoded) + 1
+            last = event.seq
         if batch:
-            await self._send(batch)
+            await self._send_encoded(batch, last)
 
     async def _send(self, batch: list[dict]) -> None:
-        self.last_sent = batch[-1]["seq"]
-        await self.send(text_data=json.dumps({"events": batch}))
+        await self._send_encoded([json.dumps(event) for event in batch], batch[-1]["seq"])
+
+    async def _send_encoded(self, events: list[str], last_seq: int) -> None:
+        # json.dumps escapes every non-ASCII character, so characters are bytes here.
+        self.last_sent = last_seq
+        await self.send(text_data='{"events": [' + ",".join(events) + "]}")

@@ -11,15 +11,15 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.db import IntegrityError
 from django.db.models import Max
-from django.template.loader import render_to_string
 
+from .event_html import event_fragment
 from .models import Run, RunEvent
 
 MESSAGE_TYPE = "run.event"
 
 
 def render_event(event: RunEvent) -> str:
-    return render_to_string("runs/_event.html", {"event": event, "run_id": event.run_id})
+    return event_fragment(event.run_id, event.seq, event.kind, event.payload)
 
 
 def event_message(event: RunEvent) -> dict[str, Any]:

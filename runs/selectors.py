@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
+from django.utils.safestring import SafeString, mark_safe
 
+from .event_html import log_html
 from .models import AgentConfig, Approval, LaneGroup, Run, RunEvent, Thread
 
 USAGE_FIELDS = ("requests", "input_tokens", "output_tokens", "total_tokens")
@@ -41,6 +44,22 @@ def lane_group_runs(group: LaneGroup) -> list[Run]:
 
 def run_events(run: Run, *, after: int = 0) -> QuerySet[RunEvent]:
     return RunEvent.objects.filter(run_id=run.pk, seq__gt=after).order_by("seq")
+
+
+@dataclass(frozen=True)
+class RunLog:
+    """A run's stored log as its page shows it; the page's websocket resumes after last_seq."""
+
+    html: SafeString
+    state: dict
+    last_seq: int
+
+
+def run_log(run: Run) -> RunLog:
+    rows = run_events(run).values_list("seq", "kind", "payload").iterator(chunk_size=5000)
+    folded = log_html(run.pk, rows)
+    state = folded.state if folded.state is not None else run.state_payload()
+    return RunLog(html=mark_safe(folded.html), state=state, last_seq=folded.last_seq)
 
 
 def usage_of(runs: QuerySet[Run] | Iterable[Run]) -> dict[str, int]:

@@ -106,3 +106,30 @@ async def until_ended(run: Run, seconds: float = 20) -> Run:
             return run
         await asyncio.sleep(0.05)
     raise AssertionError(f"run {run.pk} still {run.status} after {seconds} s")
+
+
+def long_log(run_id: int, *, steps: int, output_lines: int, first_seq: int = 1) -> list[RunEvent]:
+    """A stored log of `steps` steps, unsaved: each an assistant message streamed in deltas,
+    then a shell command whose output has `output_lines` lines. Every step's text carries
+    `step-<tag>-said` and its output `step-<tag>-out-first` / `-out-last`, once each, with
+    tag `<first_seq>.<i>`."""
+    events: list[RunEvent] = []
+
+    def add(kind: str, **payload) -> None:
+        events.append(
+            RunEvent(run_id=run_id, seq=first_seq + len(events), kind=kind, payload=payload)
+        )
+
+    for i in range(steps):
+        item = f"msg-{first_seq}-{i}"
+        add("message_start", item=item)
+        tag = f"{first_seq}.{i}"
+        for word in (f"step-{tag}-said ", "looking ", "at ", "the files"):
+            add("text_delta", item=item, delta=word)
+        add("message", item=item, text=f"step-{tag}-said looking at the files")
+        call = f"call-{first_seq}-{i}"
+        add("tool_call", tool="exec_command", command=f"cat file-{i}.txt", call=call)
+        body = [f"line {n} of step {i}: {'x' * 60}" for n in range(output_lines)]
+        body[0], body[-1] = f"step-{tag}-out-first", f"step-{tag}-out-last"
+        add("tool_output", call=call, output="\n".join(body), exit_code=0, wall_time=0.01)
+    return events

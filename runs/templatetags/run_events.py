@@ -1,8 +1,9 @@
-import hashlib
-
 from django import template
 
 from lib.diffs import classify_lines
+
+from ..event_html import dom_id as _dom_id
+from ..selectors import run_log as _run_log
 
 register = template.Library()
 
@@ -10,8 +11,13 @@ register = template.Library()
 @register.filter
 def dom_id(run_id, item_id) -> str:
     """A stable, valid DOM id for an SDK item or call id within one run's page."""
-    digest = hashlib.sha1(str(item_id).encode()).hexdigest()[:12]
-    return f"r{run_id}-i{digest}"
+    return _dom_id(run_id, item_id)
+
+
+@register.simple_tag
+def run_log(run):
+    """The run's stored log as its page shows it (`.html`, `.state`, `.last_seq`)."""
+    return _run_log(run)
 
 
 @register.filter

@@ -1,6 +1,8 @@
 // Live run log: a websocket that resumes from the last event seen, after any disconnect.
-// The server sends {"events": [{"seq": n, "html": "..."}]}; each html fragment carries
-// hx-swap-oob targets and is applied with htmx.swap. Unlike htmx's ws extension, this
+// The page arrives with the stored log already rendered and data-last-seq on the root; the
+// socket resumes after it. The server sends {"events": [{"seq": n, "html": "..."}]}, a long
+// catch-up in several such batches; each html fragment carries hx-swap-oob targets and is
+// applied with htmx.swap. Unlike htmx's ws extension, this
 // reconnects after every close (daphne closes idle sockets with 1000) and never replays twice.
 //
 // Roots are [data-run-stream] elements. data-run-stream="lazy" waits until the <details> it
@@ -13,7 +15,7 @@
 
   function start(root) {
     if (root.runStream) return;
-    let lastSeq = 0;
+    let lastSeq = Number(root.dataset.lastSeq) || 0;
     let delay = 500;
     let socket = null;
     let stopped = false;
@@ -41,6 +43,7 @@
     // unless the reader scrolled up: a pending approval is never hidden below the fold.
     const log = root.querySelector("ol.log");
     const following = () => !log || log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    if (log && lastSeq) log.scrollTop = log.scrollHeight;
 
     function apply(events) {
       let html = "";
@@ -65,7 +68,8 @@
       socket = new WebSocket(scheme + location.host + root.dataset.wsPath);
       socket.onopen = () => {
         delay = 500;
-        setConn("live", "ok");
+        if (finished()) setConn("finished", "done");
+        else setConn("live", "ok");
         socket.send(JSON.stringify({ type: "resume", after: lastSeq }));
       };
       socket.onmessage = (message) => {
