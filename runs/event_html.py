@@ -13,6 +13,7 @@ templates (_approval_*.html, _state.html).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from html import escape
@@ -38,7 +39,9 @@ def _text(value: Any) -> str:
     return "" if value is None else escape(str(value))
 
 
+@functools.cache
 def _slug(value: Any) -> str:
+    # A handful of tool names; slugify costs ~20 µs a call.
     return slugify(str(value or ""))
 
 
