@@ -17,13 +17,16 @@ It prints figures; it asserts nothing.
 
     .venv/bin/python bench/live.py
 
-Environment: BENCH_CASES ("10x5,50x4": runs x viewers), BENCH_TREES ("main,here"),
-BENCH_TIMEOUT (300 s per case), DEMO_MODEL_DELAY (the server's, 0.04 as `make run`).
+Environment: BENCH_CASES ("10x5,50x4": runs x viewers), BENCH_TREES ("main,here,here-server":
+`here-server` is this tree with TASKS_LOOP=server, runs on the loop that serves the sockets),
+BENCH_TIMEOUT (300 s per case), BENCH_REPEAT (2: every case that many times, the trees
+interleaved, each figure printed), DEMO_MODEL_DELAY (the server's, 0.04 as `make run`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -45,8 +48,9 @@ CASES = [
     tuple(int(n) for n in case.split("x"))
     for case in os.environ.get("BENCH_CASES", "10x5,50x4").split(",")
 ]
-TREES = os.environ.get("BENCH_TREES", "main,here").split(",")
+TREES = os.environ.get("BENCH_TREES", "main,here,here-server").split(",")
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "300"))
+REPEAT = int(os.environ.get("BENCH_REPEAT", "2"))
 PROMPT = "A landing page for a neighbourhood bakery: fresh bread, pastries, weekend brunch"
 QUIET_AFTER_FINISH = 1.0  # seconds a viewer keeps listening after its run finished
 
@@ -182,27 +186,39 @@ def main() -> None:
     tmp = workdir("bench-live-")
     results: dict[tuple[int, int], dict[str, dict]] = {case: {} for case in CASES}
     try:
-        trees = {"main": baseline_tree(tmp) if "main" in TREES else None, "here": ROOT}
-        for name in TREES:
-            tree = trees[name]
-            label = f"{name} ({revision(tree)})"
-            with Dashboard(tree, tmp / f"data-{name}") as dash:
+        main = baseline_tree(tmp) if "main" in TREES else None
+        trees = {
+            "main": (main, {}),
+            "here": (ROOT, {}),
+            "here-server": (ROOT, {"TASKS_LOOP": "server"}),
+        }
+        with contextlib.ExitStack() as stack:
+            dashboards = {}
+            for name in TREES:
+                tree, env = trees[name]
+                label = f"{name} ({revision(tree)})"
+                dashboards[label] = stack.enter_context(
+                    Dashboard(tree, tmp / f"data-{name}", **env)
+                )
+            # Interleaved (case by case, tree by tree, REPEAT times): a machine whose load
+            # changes meanwhile weighs on every tree alike.
+            for rep in range(REPEAT):
                 for runs, viewers in CASES:
-                    print(f"... {label}: {runs} runs x {viewers} viewers", flush=True)
-                    results[(runs, viewers)][label] = one_case(
-                        dash, runs, viewers, f"{runs}x{viewers}"
-                    )
+                    for label, dash in dashboards.items():
+                        print(f"... {label}: {runs} runs x {viewers} viewers", flush=True)
+                        outcome = one_case(dash, runs, viewers, f"{runs}x{viewers} {rep}")
+                        results[(runs, viewers)][f"{label} #{rep + 1}"] = outcome
     finally:
         cleanup(tmp)
     print()
     print(
-        f"{'case':<12} {'tree':<22} {'lost':>5} {'dup':>5} {'ooo':>5} {'events':>8} "
+        f"{'case':<12} {'tree':<33} {'lost':>5} {'dup':>5} {'ooo':>5} {'events':>8} "
         f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'RSS MB':>7} {'wall s':>7}"
     )
     for (runs, viewers), by_tree in results.items():
         for label, r in by_tree.items():
             print(
-                f"{f'{runs}x{viewers}':<12} {label:<22} {r['lost']:>5} {r['duplicated']:>5} "
+                f"{f'{runs}x{viewers}':<12} {label:<33} {r['lost']:>5} {r['duplicated']:>5} "
                 f"{r['out_of_order']:>5} {r['delivered']:>8} {r['p50']:>8.1f} {r['p95']:>8.1f} "
                 f"{r['p99']:>8.1f} {r['max']:>8.1f} {r['rss']:>7.0f} {r['wall']:>7.1f}"
             )

@@ -156,7 +156,8 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # The in-memory layer, usable from the tasks' own loop (lib/task_backends.py).
+            "BACKEND": "lib.channel_layers.ServerLoopChannelLayer",
             "CONFIG": {"capacity": CHANNEL_CAPACITY, "expiry": 120},
         }
     }
@@ -177,6 +178,11 @@ elif TASKS_MODE == "server":
     TASKS = {"default": {"BACKEND": "lib.task_backends.ServerLoopBackend"}}
 else:
     raise ValueError(f"TASKS_BACKEND must be 'server' or 'db', not {TASKS_MODE!r}")
+# Inside the server, tasks run on their own loop in a thread ("thread"), off the loop that
+# serves the websockets, or on that very loop ("server"): bench/live.py measures both.
+TASKS_LOOP = os.environ.get("TASKS_LOOP", "thread")
+if TASKS_LOOP not in ("thread", "server"):
+    raise ValueError(f"TASKS_LOOP must be 'thread' or 'server', not {TASKS_LOOP!r}")
 
 # --- Auth -------------------------------------------------------------------------------------
 LOGIN_URL = "login"

@@ -1,9 +1,12 @@
-"""A django.tasks backend that runs tasks on the server's own event loop.
+"""A django.tasks backend that runs tasks inside the server process.
 
 The embedded default: `make run` is one daphne process, and a run must stream to the websockets
-that same process serves (the in-memory channel layer does not cross threads or processes).
-Task functions stay ordinary `django.tasks` tasks, so `TASKS_BACKEND=db` hands the very same
-functions to `django-tasks-db` workers instead.
+that same process serves. Tasks run on their own event loop in a thread of that process
+(`TASKS_LOOP=thread`, the default), so a run's CPU work never queues the sockets' messages
+behind it on the loop that serves them; the in-memory channel layer hands their broadcasts to
+the server's loop (lib/channel_layers.py). `TASKS_LOOP=server` runs them on the server's own
+loop instead (bench/live.py measures both). Task functions stay ordinary `django.tasks` tasks,
+so `TASKS_BACKEND=db` hands the very same functions to `django-tasks-db` workers instead.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from django.conf import settings
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.base import TaskResult, TaskResultStatus
 from django.utils import timezone
@@ -24,8 +28,8 @@ from django.utils.crypto import get_random_string
 logger = logging.getLogger(__name__)
 
 _server_loop: asyncio.AbstractEventLoop | None = None
-_fallback_loop: asyncio.AbstractEventLoop | None = None
-_fallback_lock = threading.Lock()
+_tasks_loop: asyncio.AbstractEventLoop | None = None
+_tasks_lock = threading.Lock()
 _running: set[asyncio.Future[Any]] = set()
 _loop_started_hooks: list[Callable[[], Any]] = []
 
@@ -49,18 +53,23 @@ def remember_server_loop(app):
     return wrapper
 
 
-def _loop_for_tasks() -> asyncio.AbstractEventLoop:
+def server_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop daphne serves on, once it served something (None in a management command)."""
     if _server_loop is not None and not _server_loop.is_closed():
         return _server_loop
-    # No server (a management command, a test without a live server): one background loop.
-    global _fallback_loop
-    with _fallback_lock:
-        if _fallback_loop is None or _fallback_loop.is_closed():
-            _fallback_loop = asyncio.new_event_loop()
-            threading.Thread(
-                target=_fallback_loop.run_forever, name="tasks-loop", daemon=True
-            ).start()
-        return _fallback_loop
+    return None
+
+
+def _loop_for_tasks() -> asyncio.AbstractEventLoop:
+    if settings.TASKS_LOOP == "server" and (loop := server_loop()) is not None:
+        return loop
+    # The tasks' own loop, in a thread (also without a server: a management command).
+    global _tasks_loop
+    with _tasks_lock:
+        if _tasks_loop is None or _tasks_loop.is_closed():
+            _tasks_loop = asyncio.new_event_loop()
+            threading.Thread(target=_tasks_loop.run_forever, name="tasks-loop", daemon=True).start()
+        return _tasks_loop
 
 
 def _track(future: asyncio.Future[Any] | Future[Any]) -> None:
