@@ -71,6 +71,8 @@ def configure(tmp: Path) -> None:
     os.environ["TASKS_BACKEND"] = "server"
     os.environ.pop("REDIS_URL", None)  # the embedded default: the in-memory channel layer
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # The bench's user is no staff member: local sandboxes are staff-only by default.
+    os.environ["DASHBOARD_LOCAL_SANDBOXES"] = "everyone"
 
     # Local sandbox workspaces go inside the bench's own temp dir, not the shared /tmp.
     tempfile.tempdir = str(tmp)
