@@ -17,8 +17,8 @@ It prints figures; it asserts nothing.
 
     .venv/bin/python bench/live.py
 
-Environment: BENCH_CASES ("10x5,50x4": runs x viewers), BENCH_TREES ("main,here,here-server":
-`here-server` is this tree with TASKS_LOOP=server, runs on the loop that serves the sockets),
+Environment: BENCH_CASES ("10x5,50x4": runs x viewers), BENCH_TREES ("main,here,here-thread":
+`here-thread` is this tree with TASKS_LOOP=thread, runs on their own loop in a thread),
 BENCH_TIMEOUT (300 s per case), BENCH_REPEAT (2: every case that many times, the trees
 interleaved, each figure printed), DEMO_MODEL_DELAY (the server's, 0.04 as `make run`).
 """
@@ -48,7 +48,7 @@ CASES = [
     tuple(int(n) for n in case.split("x"))
     for case in os.environ.get("BENCH_CASES", "10x5,50x4").split(",")
 ]
-TREES = os.environ.get("BENCH_TREES", "main,here,here-server").split(",")
+TREES = os.environ.get("BENCH_TREES", "main,here,here-thread").split(",")
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "300"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "2"))
 PROMPT = "A landing page for a neighbourhood bakery: fresh bread, pastries, weekend brunch"
@@ -190,7 +190,7 @@ def main() -> None:
         trees = {
             "main": (main, {}),
             "here": (ROOT, {}),
-            "here-server": (ROOT, {"TASKS_LOOP": "server"}),
+            "here-thread": (ROOT, {"TASKS_LOOP": "thread"}),
         }
         with contextlib.ExitStack() as stack:
             dashboards = {}

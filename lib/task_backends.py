@@ -1,12 +1,13 @@
 """A django.tasks backend that runs tasks inside the server process.
 
 The embedded default: `make run` is one daphne process, and a run must stream to the websockets
-that same process serves. Tasks run on their own event loop in a thread of that process
-(`TASKS_LOOP=thread`, the default), so a run's CPU work never queues the sockets' messages
-behind it on the loop that serves them; the in-memory channel layer hands their broadcasts to
-the server's loop (lib/channel_layers.py). `TASKS_LOOP=server` runs them on the server's own
-loop instead (bench/live.py measures both). Task functions stay ordinary `django.tasks` tasks,
-so `TASKS_BACKEND=db` hands the very same functions to `django-tasks-db` workers instead.
+that same process serves. Tasks run on the server's own event loop (`TASKS_LOOP=server`, the
+default), or on their own loop in a thread of that process (`TASKS_LOOP=thread`), the
+in-memory channel layer handing their broadcasts to the server's loop (lib/channel_layers.py).
+bench/live.py measures both: under the GIL the thread does not run beside the loop, it takes
+turns with it, and each hand-off between them made live delivery slower, not faster. Task
+functions stay ordinary `django.tasks` tasks, so `TASKS_BACKEND=db` hands the very same
+functions to `django-tasks-db` workers instead.
 """
 
 from __future__ import annotations

@@ -38,10 +38,6 @@ def _test_settings(settings, tmp_path):
     settings.OPENAI_API_KEY_SET = False
     settings.AGENTS_TRACING = False
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # Tasks enqueued while a test names its loop the server's run there, where it can await
-    # them; tests/lib/test_task_backends.py (and the real daphne of tests/e2e) run them on
-    # their own loop, the default.
-    settings.TASKS_LOOP = "server"
 
 
 @pytest.fixture

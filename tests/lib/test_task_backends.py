@@ -1,5 +1,5 @@
-"""The in-process task backend really runs tasks: on their own loop in a thread (the default),
-their broadcasts reaching the sockets the server's loop serves, or on the server's loop."""
+"""The in-process task backend really runs tasks: on the server's loop (the default), or on
+their own loop in a thread, their broadcasts reaching the sockets the server's loop serves."""
 
 import asyncio
 import json
@@ -40,7 +40,7 @@ async def test_the_server_loop_backend_runs_tasks_on_the_server_loop(alice, star
 
 @pytest.fixture
 async def tasks_loop(settings):
-    """The embedded default: tasks on their own loop in a thread, this test's loop serving."""
+    """TASKS_LOOP=thread: tasks on their own loop in a thread, this test's loop serving."""
     settings.TASKS_LOOP = "thread"
     task_backends._server_loop = asyncio.get_running_loop()
     yield
