@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from runs.models import Run
 from sandboxes.models import Preview
 
-from .models import Comparison, ShareLink, Version
+from .models import Comparison, ShareLink, Snapshot, Version
 from .shares import share_pins, share_token
 
 
@@ -28,6 +28,11 @@ def shares_of(user) -> QuerySet[ShareLink]:
 
 def preview_shares(preview: Preview) -> QuerySet[ShareLink]:
     return ShareLink.objects.filter(preview=preview)
+
+
+def share_snapshots(share: ShareLink) -> QuerySet[Snapshot]:
+    """A share's snapshots, in the order of its versions."""
+    return share.snapshots.select_related("version", "preview").order_by("version__position", "pk")
 
 
 def share_get_by_token(token: str) -> ShareLink | None:

@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     path("share/<str:kind>/<int:pk>/", views.share_create, name="share_create"),
     path("shares/<int:pk>/revoke/", views.share_revoke, name="share_revoke"),
+    path("shares/<int:pk>/snapshots/", views.share_snapshots, name="share_snapshots"),
     path("s/", views.share_open, name="share_open"),
     path("s/<int:pk>/", views.share_page, name="share_page"),
     path("s/<str:token>/", views.share_legacy, name="share_legacy"),

@@ -19,7 +19,7 @@ from sandboxes import selectors as sandbox_selectors
 from sandboxes.grants import grant_for_user, preview_entry_url
 from sandboxes.models import Preview
 
-from . import selectors, services, shares
+from . import selectors, services, shares, snapshots
 from .access import grant_for_share
 from .forms import AddVersionForm, ComparisonForm, RefineForm, ShareForm
 from .models import Comparison, ShareLink, Version
@@ -191,8 +191,35 @@ def share_url(request: HttpRequest, share: ShareLink) -> str:
 
 
 def share_links(request: HttpRequest, links) -> list[dict]:
-    """Share links with the URL each one opens, for the owner's share panel."""
-    return [{"share": share, "url": share_url(request, share)} for share in links]
+    """Share links with the URL each one opens and their snapshots, for the owner's panel."""
+    return [_snapshot_item(share) | {"url": share_url(request, share)} for share in links]
+
+
+def _snapshot_item(share: ShareLink) -> dict:
+    items = list(selectors.share_snapshots(share))
+    building = any(s.status == s.Status.BUILDING for s in items)
+    return {"share": share, "snapshots": items, "building": building}
+
+
+def share_snapshots(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """A share's snapshots for its owner (polled while one builds); POST: refresh them all
+    from the sandboxes that still run."""
+    share = get_object_or_404(selectors.shares_of(request.user), pk=pk)
+    notice, refused = "", False
+    if request.method == "POST":
+        if not share.is_valid:
+            notice, refused = "This link is revoked or expired: it keeps no snapshots.", True
+        elif snapshots.share_snapshots_start(share=share):
+            notice = "Refreshing: the snapshots are rebuilt from the running apps."
+        else:
+            notice = "No shared sandbox is running: there is nothing to build a snapshot from."
+            refused = True
+        if not request.htmx:
+            (messages.error if refused else messages.success)(request, notice)
+            return redirect((share.comparison or share.preview).get_absolute_url())
+    context = {"item": _snapshot_item(share), "notice": notice, "refused": refused}
+    # 200 even when refused: htmx swaps only successful answers, and the notice says why.
+    return render(request, "comparisons/_share_snapshots.html", context)
 
 
 @require_POST
@@ -273,6 +300,22 @@ def share_legacy(request: HttpRequest, token: str) -> HttpResponse:
     return redirect(f"{reverse('share_open')}#{token}")
 
 
+def _shared_card(request: HttpRequest, share: ShareLink, item, snapshot) -> dict:
+    """A public card: its app live while its preview runs, else the share's snapshot of it
+    (served on the preview's own origin by the proxy), else offline."""
+    preview = item.preview
+    live = preview is not None and preview.status == Preview.Status.READY
+    shown = live or (snapshot is not None and snapshot.has_site)
+    return {
+        "shared": item,
+        "mode": ("live" if live else "snapshot") if shown else None,
+        "snapshot": snapshot,
+        "frame_url": preview_entry_url(request, preview, grant_for_share(preview, share))
+        if shown
+        else None,
+    }
+
+
 @login_not_required
 def share_page(request: HttpRequest, pk: int) -> HttpResponse:
     token = request.COOKIES.get(_share_cookie(pk), "")
@@ -283,15 +326,9 @@ def share_page(request: HttpRequest, pk: int) -> HttpResponse:
         return _share_gone(request)
 
     shared, added = selectors.shared_versions(share)
+    kept = {s.preview_id: s for s in selectors.share_snapshots(share)}
     cards = [
-        {
-            "shared": item,
-            "frame_url": preview_entry_url(
-                request, item.preview, grant_for_share(item.preview, share)
-            )
-            if item.preview is not None and item.preview.status == Preview.Status.READY
-            else None,
-        }
+        _shared_card(request, share, item, kept.get(getattr(item.preview, "pk", None)))
         for item in shared
     ]
     title = share.comparison.title if share.comparison else share.preview.session.name

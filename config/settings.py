@@ -5,6 +5,7 @@ channel layer, runs executed on the server's own event loop, the local sandbox b
 offline demo model. Each variable below switches one piece to its scale-out counterpart.
 """
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -198,6 +199,13 @@ STORAGES = {
         "OPTIONS": {"file_permissions_mode": 0o644, "directory_permissions_mode": 0o755},
     },
 }
+# Snapshots of shared previews (comparisons.snapshots): files under the data dir by default; any
+# Django storage backend (an S3-compatible one from django-storages, say) through
+# SHARE_SNAPSHOT_STORAGE, a JSON {"BACKEND": ..., "OPTIONS": {...}}.
+STORAGES["snapshots"] = json.loads(os.environ.get("SHARE_SNAPSHOT_STORAGE") or "null") or {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": str(DATA_DIR / "share-snapshots")},
+}
 SERVESTATIC_USE_FINDERS = DEBUG
 SERVESTATIC_AUTOREFRESH = DEBUG
 
@@ -249,6 +257,10 @@ PREVIEW_BOOT_SECONDS = envint("PREVIEW_BOOT_SECONDS", 300)
 PREVIEW_COOKIE_SECONDS = envint("PREVIEW_COOKIE_SECONDS", 12 * 3600)
 PREVIEW_MODULES_CACHE = DATA_DIR / "node-modules-cache"
 PREVIEW_LOG_DIR = DATA_DIR / "preview-logs"
+# A share link keeps a production build of each shared preview (comparisons.snapshots): at most
+# this many bytes of built files per snapshot, built within this many seconds.
+SHARE_SNAPSHOT_SIZE_LIMIT = envint("SHARE_SNAPSHOT_SIZE_LIMIT", 50_000_000)
+SHARE_SNAPSHOT_BUILD_SECONDS = envint("SHARE_SNAPSHOT_BUILD_SECONDS", 300)
 
 # --- Manifests --------------------------------------------------------------------------------
 MANIFEST_FILE_LIMIT = envint("MANIFEST_FILE_LIMIT", 1_000_000)

@@ -9,6 +9,9 @@ from django.urls import reverse
 
 from lib.secrets import is_sealed, unseal
 
+DEFAULT_BUILD_COMMAND = "npm run build"
+DEFAULT_BUILD_OUTPUT = "dist"
+
 
 class ManifestQuerySet(models.QuerySet):
     def visible_to(self, user) -> ManifestQuerySet:
@@ -26,6 +29,14 @@ class Manifest(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
     )
     is_builtin = models.BooleanField(default=False)
+    # How a share link's snapshot builds the app for production in the sandbox, and the
+    # folder (relative to the workspace) its static files land in. Blank: the defaults.
+    build_command = models.CharField(
+        max_length=500, blank=True, help_text=f"Blank: {DEFAULT_BUILD_COMMAND!r}."
+    )
+    build_output = models.CharField(
+        max_length=200, blank=True, help_text=f"Blank: {DEFAULT_BUILD_OUTPUT!r}."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -44,6 +55,14 @@ class Manifest(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("manifest_detail", args=[self.pk])
+
+    @property
+    def build_settings(self) -> tuple[str, str]:
+        """(command, output folder) of its production build, defaults filled in."""
+        return (
+            self.build_command.strip() or DEFAULT_BUILD_COMMAND,
+            self.build_output.strip().strip("/") or DEFAULT_BUILD_OUTPUT,
+        )
 
     def file_contents(self) -> dict[str, bytes]:
         """Every file of the set: path -> bytes."""

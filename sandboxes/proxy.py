@@ -31,6 +31,7 @@ from lib.origins import is_same_origin, request_scheme, scope_header
 from .grants import ENTER_PATH, GRANT_MAX_AGE, GRANT_SALT, grant_allows
 from .models import Preview
 from .previews import preview_check
+from .static_sites import serve_static_site, static_site_for
 
 COOKIE_SALT = "sandboxes.preview.cookie"
 COOKIE_NAME = "sd_preview"
@@ -146,7 +147,7 @@ class PreviewProxy:
             await self.refuse(scope, receive, send, 403, "preview_refused")
             return
         if preview.status != Preview.Status.READY or not preview.upstream_url:
-            await self.refuse(scope, receive, send, 503, "preview_offline", preview=preview)
+            await self.offline(preview, scope, receive, send, 503)
             return
         scope = dict(scope, preview_upstream=preview.upstream_url)
         try:
@@ -158,7 +159,17 @@ class PreviewProxy:
             await preview_check(preview=preview)
             self._access.clear()
             if scope["type"] == "http":
-                await self.refuse(scope, receive, send, 502, "preview_offline", preview=preview)
+                await self.offline(preview, scope, receive, send, 502)
+
+    async def offline(self, preview: Preview, scope, receive, send, status: int) -> None:
+        """No dev server: the stored site this grant may see instead (a share's snapshot),
+        or the "offline" page. A stored site has no websockets (no HMR to speak to)."""
+        grant = self.cookie_grant(scope)
+        site = await static_site_for(grant, preview) if grant is not None else None
+        if site is not None and scope["type"] == "http":
+            await serve_static_site(site, scope, send)
+        else:
+            await self.refuse(scope, receive, send, status, "preview_offline", preview=preview)
 
     async def websocket(self, preview_id: int, scope, receive, send) -> None:
         """Proxy a websocket (Vite's HMR) while access lasts: a revoked share or a stopped
@@ -227,8 +238,19 @@ class PreviewProxy:
         )
         await send({"type": "http.response.body", "body": b""})
 
-    async def allowed(self, preview_id: int, scope) -> Preview | None:
+    @staticmethod
+    def cookie_grant(scope) -> dict | None:
+        """The grant in this request's preview cookie, if it is authentic and unexpired."""
         # parse_cookie tolerates the odd cookie an app sets; SimpleCookie would drop them all.
+        value = parse_cookie(scope_header(scope, b"cookie")).get(COOKIE_NAME)
+        if value is None:
+            return None
+        try:
+            return signing.loads(value, salt=COOKIE_SALT, max_age=settings.PREVIEW_COOKIE_SECONDS)
+        except signing.BadSignature:
+            return None
+
+    async def allowed(self, preview_id: int, scope) -> Preview | None:
         value = parse_cookie(scope_header(scope, b"cookie")).get(COOKIE_NAME)
         if value is None:
             return None
@@ -237,9 +259,8 @@ class PreviewProxy:
         cached = self._access.get(key)
         if cached and now - cached[0] < ACCESS_CACHE_SECONDS:
             return cached[1]
-        try:
-            grant = signing.loads(value, salt=COOKIE_SALT, max_age=settings.PREVIEW_COOKIE_SECONDS)
-        except signing.BadSignature:
+        grant = self.cookie_grant(scope)
+        if grant is None:
             return None
         preview = await grant_allows(grant, preview_id)
         if len(self._access) > 10_000:

@@ -191,6 +191,7 @@ async def session_shutdown(*, session: SandboxSession) -> None:
     # What runs on it (agent runs, in higher layers) stops first and stores its state.
     await hooks.before_shutdown(session)
     await session.arefresh_from_db()
+    await hooks.before_stop(session)  # while it still runs: higher layers keep what they need
     await session_previews_stop(session=session)
     if session.sdk_state:
         try:
@@ -220,6 +221,7 @@ async def session_pause(*, session: SandboxSession) -> None:
     if session.status != SandboxSession.Status.RUNNING:
         raise SessionNotReady(f"The sandbox is {session.get_status_display().lower()}.")
     await _refuse_if_busy(session)
+    await hooks.before_stop(session)
     await session_previews_stop(session=session)
     backend = get_backend(session.backend)
     client = backend.client()
@@ -229,6 +231,43 @@ async def session_pause(*, session: SandboxSession) -> None:
     session.status = SandboxSession.Status.PAUSED
     session.timeout_at = None
     await session.asave(update_fields=["sdk_state", "status", "timeout_at"])
+
+
+async def session_stop_soon(*, session: SandboxSession, pause: bool = False) -> str | None:
+    """Shut down (or pause) the session now, or, when stopping it takes a while (a higher
+    layer has work to do in it first: sandboxes.hooks), in the background; then the reason."""
+    from .tasks import session_pause_task, session_shutdown_task
+
+    if pause:
+        if session.status != SandboxSession.Status.RUNNING:
+            raise SessionNotReady(f"The sandbox is {session.get_status_display().lower()}.")
+        await _refuse_if_busy(session)
+    if reason := await hooks.stop_delay_reason(session):
+        task = session_pause_task if pause else session_shutdown_task
+        await task.aenqueue(session.pk)
+        return reason
+    if pause:
+        await session_pause(session=session)
+    else:
+        await session_shutdown(session=session)
+    return None
+
+
+async def session_stop_in_background(*, session_id: int, pause: bool) -> None:
+    """The background half of session_stop_soon; a failure is the session's last error."""
+    session = await SandboxSession.objects.aget(pk=session_id)
+    try:
+        if pause:
+            await session_pause(session=session)
+        elif session.status != SandboxSession.Status.STOPPED:
+            await session_shutdown(session=session)
+    except Exception as error:
+        logger.warning("Stopping session %s failed", session_id, exc_info=True)
+        await SandboxSession.objects.filter(pk=session_id).aupdate(
+            last_error=f"{'Pausing' if pause else 'Shutting down'} failed: {describe_error(error)}"[
+                :2000
+            ]
+        )
 
 
 async def session_resume(*, session: SandboxSession) -> None:

@@ -18,7 +18,13 @@ from runs.models import Run
 from sandboxes.models import SandboxSession
 from sandboxes.starters import seed_builtin_starters
 
-pytest_plugins = ["tests.browser", "tests.fakes.e2b", "tests.fakes.previews", "tests.fakes.proxy"]
+pytest_plugins = [
+    "tests.browser",
+    "tests.fakes.e2b",
+    "tests.fakes.previews",
+    "tests.fakes.proxy",
+    "tests.fakes.snapshots",
+]
 
 PASSWORD = "correct horse battery staple"
 
@@ -31,6 +37,12 @@ def _test_settings(settings, tmp_path):
     settings.PREVIEW_MODULES_CACHE = tmp_path / "node-modules-cache"
     settings.SANDBOX_WORKSPACE_DIR = tmp_path / "workspaces"
     settings.SANDBOX_CACHE_DIR = tmp_path / "sandbox-cache"
+    settings.STORAGES = settings.STORAGES | {
+        "snapshots": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "share-snapshots")},
+        }
+    }
     # Local sandboxes run as the test process's own user, and alice and bob may use them;
     # tests/security/test_local_isolation.py runs them as the sandbox account, staff-only.
     settings.SANDBOX_USER = ""

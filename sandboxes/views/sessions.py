@@ -95,11 +95,13 @@ async def session_bulk_shutdown(request: HtmxHttpRequest) -> HttpResponse:
     sessions = (
         selectors.sessions_of(user).filter(pk__in=ids).exclude(status=SandboxSession.Status.STOPPED)
     )
-    count = 0
+    count, later = 0, 0
     async for session in sessions:
-        await services.session_shutdown(session=session)
+        if await services.session_stop_soon(session=session):
+            later += 1
         count += 1
-    await sync_to_async(messages.success)(request, f"Shut down {count} sandbox(es).")
+    note = f" ({later} once their shared previews are snapshotted)" if later else ""
+    await sync_to_async(messages.success)(request, f"Shut down {count} sandbox(es){note}.")
     return redirect(reverse("session_list"))
 
 
@@ -107,21 +109,23 @@ async def _session_action(request, pk: int, action, success: str) -> HttpRespons
     user = await request.auser()
     session = await aget_object_or_404(SandboxSession, pk=pk, owner=user)
     try:
-        await action(session)
+        said = await action(session)
     except (services.SessionNotReady, services.SessionBusy, BackendUnavailable) as error:
         await sync_to_async(messages.error)(request, str(error))
     except Exception as error:
         await sync_to_async(messages.error)(request, describe_error(error))
     else:
-        await sync_to_async(messages.success)(request, success)
+        await sync_to_async(messages.success)(request, said if isinstance(said, str) else success)
     return htmx_redirect(request, session.get_absolute_url())
 
 
 @require_POST
 async def session_pause(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    return await _session_action(
-        request, pk, lambda s: services.session_pause(session=s), "Sandbox paused."
-    )
+    async def pause(session) -> str:
+        reason = await services.session_stop_soon(session=session, pause=True)
+        return f"Pausing the sandbox once {reason}." if reason else "Sandbox paused."
+
+    return await _session_action(request, pk, pause, "")
 
 
 @require_POST
@@ -223,6 +227,9 @@ async def session_shutdown(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     user = await request.auser()
     session = await aget_object_or_404(SandboxSession, pk=pk, owner=user)
     if session.status != SandboxSession.Status.STOPPED:
-        await services.session_shutdown(session=session)
-        await sync_to_async(messages.success)(request, f"Sandbox “{session.name}” was shut down.")
+        if reason := await services.session_stop_soon(session=session):
+            said = f"Sandbox “{session.name}” shuts down once {reason}."
+        else:
+            said = f"Sandbox “{session.name}” was shut down."
+        await sync_to_async(messages.success)(request, said)
     return htmx_redirect(request, session.get_absolute_url())
