@@ -25,7 +25,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile
 
-from lib.images import png_size
+from lib.images import data_url, png_size
 
 from .grants import grant_for_screenshot
 from .models import Preview, SandboxSession, Screenshot
@@ -218,3 +218,28 @@ async def _through_proxy(proxy, route, *, host: str, cookie: str) -> None:
     await route.fulfill(
         status=response["status"], headers=response["headers"], body=response["body"]
     )
+
+
+def screenshot_tool_output(shot: Screenshot, *, detail: str = "auto"):
+    """The SDK's image tool output for `shot` (a PNG data URL): what a function tool returns so
+    the model sees the picture as an image input. Reads the file (a few hundred kB): from async
+    code call it through `sync_to_async`, or use `screenshot_for_model`."""
+    from agents import ToolOutputImage
+
+    with shot.image.open("rb") as file:
+        png = file.read()
+    return ToolOutputImage(image_url=data_url(png, "image/png"), detail=detail)
+
+
+async def screenshot_for_model(
+    *,
+    session: SandboxSession,
+    preview: Preview | None = None,
+    viewport: tuple[int, int] = DEFAULT_VIEWPORT,
+    path: str = "/",
+    detail: str = "auto",
+):
+    """Take a screenshot and return (Screenshot, ToolOutputImage): for a lane tool that hands
+    its preview's picture to a coordinator."""
+    shot = await screenshot_take(session=session, preview=preview, viewport=viewport, path=path)
+    return shot, await sync_to_async(screenshot_tool_output)(shot, detail=detail)
