@@ -15,6 +15,8 @@ from agents import ItemHelpers
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent
 from django.conf import settings
 
+from .images import images_in_output
+
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
     if isinstance(obj, dict):
@@ -88,8 +90,12 @@ class StreamNormaliser:
                 payload["server"] = server
             yield "tool_call", payload
         elif name == "tool_output":
-            output = item.output if isinstance(item.output, str) else _jsonish(item.output)
             payload = {"call": _get(raw, "call_id") or _get(raw, "id") or ""}
+            if (found := images_in_output(item.output)) is not None:
+                # Stored as files by the event log (runs.images); the event gets their ids.
+                output, payload["_images"] = found
+            else:
+                output = item.output if isinstance(item.output, str) else _jsonish(item.output)
             payload.update(_shell_result(output))
             payload["output"], payload["truncated"] = _clip(payload["output"])
             yield "tool_output", payload

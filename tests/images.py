@@ -56,3 +56,21 @@ def distinct_colours(data: bytes, *, step: int = 7) -> int:
         for x in range(0, len(row), bpp * step):
             seen.add(row[x : x + 3])
     return len(seen)
+
+
+def make_png(width: int = 3, height: int = 2) -> bytes:
+    """A real RGB PNG built by hand: a red left half, a blue right half."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    half = width // 2
+    row = b"\x00" + b"\xe0\x30\x30" * half + b"\x30\x50\xe0" * (width - half)
+    return (
+        PNG_SIGNATURE
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
