@@ -17,6 +17,7 @@ urlpatterns = [
     path("agents/new/", agents.agent_edit, name="agent_new"),
     path("agents/<int:pk>/", agents.agent_edit, name="agent_edit"),
     path("agents/<int:pk>/mcp/", agents.agent_mcp_add, name="agent_mcp_add"),
+    path("agents/<int:pk>/mcp/builtin/", agents.agent_mcp_builtin, name="agent_mcp_builtin"),
     path(
         "agents/<int:pk>/mcp/<slug:name>/remove/",
         agents.agent_mcp_remove,
