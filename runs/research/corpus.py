@@ -64,9 +64,9 @@ class Document:
         asked = set(words(query))
         passages = self.passages() or [self.text]
 
-        def rank(passage: str) -> tuple[int, bool, int]:
+        def rank(passage: str) -> tuple[bool, int, int]:
             prose = not passage.startswith(("|", "```", "    ", "!!!", "<"))
-            return len(asked & set(words(passage))), prose, -passages.index(passage)
+            return prose, len(asked & set(words(passage))), -passages.index(passage)
 
         best = max(passages, key=rank)
         line = " ".join(best.split())

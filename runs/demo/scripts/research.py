@@ -107,7 +107,12 @@ def _paragraphs(text: str) -> list[str]:
         items = (
             re.split(r"(?m)^[-*] ", block) if block.lstrip().startswith(("- ", "* ")) else [block]
         )
-        found += [_plain(item) for item in items if len(item.strip()) >= 60]
+        # A list's introduction ("…, including:") says nothing on its own.
+        found += [
+            _plain(item)
+            for item in items
+            if len(item.strip()) >= 60 and not item.rstrip().endswith(":")
+        ]
     return found
 
 
@@ -157,12 +162,12 @@ def answer(question: str, sources: list[Source], searched: list[Source]) -> str:
         for number, source in enumerate(sources, 1)
         for passage in passages(source, question)
     ]
-    lines = [LABEL, "", f"**Question:** {question}", ""]
+    lines = [LABEL, "", f"Question: {question}", ""]
     if findings:
-        lines += [f"**What the sources say** ({len(sources)} documents fetched):", *findings]
+        lines += [f"What the sources say ({len(sources)} documents fetched):", *findings]
     else:
         lines.append("The fetched documents do not say much about this; see them below.")
-    lines += ["", "**Sources** (fetched with the MCP `fetch` tool):"]
+    lines += ["", "Sources (fetched with the MCP fetch tool):"]
     lines += [f"[{n}] {source.title} — {source.url}" for n, source in enumerate(sources, 1)]
     others = [s for s in searched if s.id not in {f.id for f in sources}]
     if others:
