@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("comparisons", "0002_share_pins"),
         ("runs", "0003_threads_and_approvals"),
-        ("sandboxes", "0007_manifest_build_settings"),
+        ("sandboxes", "0008_manifest_build_settings"),
     ]
 
     operations = [
