@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from runs.models import Run
-from sandboxes.models import Manifest, Preview, SandboxSession
+from sandboxes.models import Manifest, Preview, SandboxSession, Screenshot
 
 
 class Comparison(models.Model):
@@ -124,6 +124,10 @@ class Snapshot(models.Model):
     # The run whose result was built, and the version's transcript summary then.
     run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL)
     summary = models.TextField(blank=True)
+    # The app as it looked when it was built (sandboxes.screenshots), if one could be taken.
+    screenshot = models.ForeignKey(
+        Screenshot, null=True, blank=True, related_name="+", on_delete=models.SET_NULL
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.BUILDING)
     error = models.TextField(blank=True)
     log = models.TextField(blank=True)

@@ -32,7 +32,9 @@ def preview_shares(preview: Preview) -> QuerySet[ShareLink]:
 
 def share_snapshots(share: ShareLink) -> QuerySet[Snapshot]:
     """A share's snapshots, in the order of its versions."""
-    return share.snapshots.select_related("version", "preview").order_by("version__position", "pk")
+    return share.snapshots.select_related("version", "preview", "screenshot").order_by(
+        "version__position", "pk"
+    )
 
 
 def share_get_by_token(token: str) -> ShareLink | None:

@@ -27,7 +27,14 @@ from django.utils import timezone
 from lib.errors import describe_error
 from runs.models import Run
 from sandboxes.builds import BuildFailed, session_build_site
-from sandboxes.models import DEFAULT_BUILD_COMMAND, DEFAULT_BUILD_OUTPUT, Preview, SandboxSession
+from sandboxes.models import (
+    DEFAULT_BUILD_COMMAND,
+    DEFAULT_BUILD_OUTPUT,
+    Preview,
+    SandboxSession,
+    Screenshot,
+)
+from sandboxes.screenshots import screenshot_take
 from sandboxes.static_sites import StaticSite
 
 from .models import ShareLink, Snapshot, Version
@@ -115,6 +122,20 @@ async def _fail(snapshot: Snapshot, error: str, log: str = "") -> None:
     )
 
 
+async def _photograph(preview: Preview) -> Screenshot | None:
+    """A screenshot of the running app beside its snapshot; none is no failure."""
+    if not settings.SHARE_SNAPSHOT_SCREENSHOTS:
+        return None
+    await preview.arefresh_from_db(fields=["status"])
+    if preview.status != Preview.Status.READY:
+        return None
+    try:
+        return await screenshot_take(session=preview.session, preview=preview)
+    except Exception:
+        logger.warning("No screenshot for the snapshot of preview %s", preview.pk, exc_info=True)
+        return None
+
+
 async def snapshot_build(*, snapshot_id: int) -> None:
     """Build the app in its sandbox and store it; any failure is recorded on the snapshot (the
     files of the previous successful build, if any, stay served)."""
@@ -171,6 +192,7 @@ async def snapshot_build(*, snapshot_id: int) -> None:
         await sync_to_async(site_delete)(prefix, site.files)
         await _fail(snapshot, f"Storing the snapshot failed: {describe_error(error)}", site.log)
         return
+    shot = await _photograph(snapshot.preview)
     previous = await Snapshot.objects.filter(pk=snapshot.pk).values("site_prefix", "files").afirst()
     updated = await Snapshot.objects.filter(pk=snapshot.pk).aupdate(
         status=Snapshot.Status.READY,
@@ -182,6 +204,7 @@ async def snapshot_build(*, snapshot_id: int) -> None:
         built_at=timezone.now(),
         run=run,
         summary=(run.final_output if run else "") or "",
+        screenshot=shot,
     )
     if not updated:  # deleted meanwhile (revoked, its comparison deleted)
         await sync_to_async(site_delete)(prefix, site.files)

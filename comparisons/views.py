@@ -312,7 +312,8 @@ def _shared_card(request: HttpRequest, share: ShareLink, item, snapshot) -> dict
     preview = item.preview
     live = preview is not None and preview.status == Preview.Status.READY
     shown = live or (snapshot is not None and snapshot.has_site)
-    shot = selectors.shared_screenshot(share, item)
+    kept_shot = snapshot.screenshot if snapshot is not None and not live else None
+    shot = kept_shot or selectors.shared_screenshot(share, item)
     return {
         "shared": item,
         "screenshot": shot,

@@ -270,6 +270,8 @@ PREVIEW_LOG_DIR = DATA_DIR / "preview-logs"
 # this many bytes of built files per snapshot, built within this many seconds.
 SHARE_SNAPSHOT_SIZE_LIMIT = envint("SHARE_SNAPSHOT_SIZE_LIMIT", 50_000_000)
 SHARE_SNAPSHOT_BUILD_SECONDS = envint("SHARE_SNAPSHOT_BUILD_SECONDS", 300)
+# ...and a screenshot of the running app beside it (sandboxes.screenshots, Debian's chromium).
+SHARE_SNAPSHOT_SCREENSHOTS = envbool("SHARE_SNAPSHOT_SCREENSHOTS", True)
 
 # --- Manifests --------------------------------------------------------------------------------
 MANIFEST_FILE_LIMIT = envint("MANIFEST_FILE_LIMIT", 1_000_000)

@@ -38,6 +38,9 @@ def _test_settings(settings, tmp_path):
     settings.PREVIEW_MODULES_CACHE = tmp_path / "node-modules-cache"
     settings.SANDBOX_WORKSPACE_DIR = tmp_path / "workspaces"
     settings.SANDBOX_CACHE_DIR = tmp_path / "sandbox-cache"
+    # A chromium per snapshot would slow every share test; tests/comparisons/test_snapshots.py
+    # turns it on where it checks the screenshot.
+    settings.SHARE_SNAPSHOT_SCREENSHOTS = False
     settings.STORAGES = settings.STORAGES | {
         "snapshots": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",

@@ -18,7 +18,7 @@ from comparisons.access import grant_for_share
 from comparisons.models import Comparison, Snapshot
 from runs.models import Run
 from sandboxes import services
-from sandboxes.models import Preview, SandboxSession
+from sandboxes.models import Preview, SandboxSession, Screenshot
 
 from ..conftest import alogin, login
 from ..fakes.proxy import client, cookie_for, get, preview_host, ws_communicator
@@ -82,6 +82,17 @@ async def test_sharing_builds_the_app_and_stores_its_files_with_the_summary(
     assert names == sorted(snapshot.site_prefix + name for name in snapshot.files)
     with storages["snapshots"].open(snapshot.site_prefix + "index.html") as handle:
         assert handle.read().decode() == INDEX
+
+
+async def test_a_screenshot_of_the_running_app_is_kept_beside_it(
+    shared_version, alice, queued, settings
+):
+    settings.SHARE_SNAPSHOT_SCREENSHOTS = True
+    _, snapshot = await built(shared_version, alice, queued)
+    shot = await Screenshot.objects.aget(pk=snapshot.screenshot_id)
+    assert (shot.width, shot.height) == (1280, 800)
+    assert shot.preview_id == shared_version.preview_id
+    assert (await sync_to_async(shot.image.read)()).startswith(b"\x89PNG")
 
 
 async def test_a_build_over_the_size_limit_is_refused_with_its_size(
