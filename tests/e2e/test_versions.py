@@ -48,7 +48,7 @@ MAX_PREVIEW_ID = 20  # previews on the throwaway server: only this test starts a
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def new_comparison(page: Page) -> int:
+def new_comparison(page: Page, title: str = TITLE) -> int:
     """From the home page: open the Vite starter, fill two versions, build; returns its id."""
     page.goto("/")
     page.locator("a.card.link", has_text=STARTER).click()
@@ -60,7 +60,7 @@ def new_comparison(page: Page) -> int:
     for i, (label, prompt) in enumerate(VERSIONS, start=1):
         page.get_by_label(f"Version {i} label").fill(label)
         page.locator(f"textarea[name=prompt_{i}]").fill(prompt)
-    page.get_by_label("Title").fill(TITLE)
+    page.get_by_label("Title").fill(title)
     expect(page.get_by_label("Backend")).to_have_value("local")
     expect(page.locator("input[name=agent-model]")).to_have_value("demo")
     # Not get_by_text / a role on the name alone: the page's heading says "Build versions" too.
