@@ -8,6 +8,7 @@ class ComparisonsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete
 
+        from lib.task_backends import on_server_loop_start
         from sandboxes import hooks
         from sandboxes.grants import register_grant_rule
         from sandboxes.static_sites import register_static_source
@@ -24,3 +25,4 @@ class ComparisonsConfig(AppConfig):
         hooks.register_stop_delay(snapshots.session_snapshots_pending)
         hooks.register_before_stop(snapshots.session_snapshots_take)
         post_delete.connect(snapshots.snapshot_files_deleted, sender=Snapshot)
+        on_server_loop_start(snapshots.reap_snapshots_forever)

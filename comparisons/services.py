@@ -22,6 +22,7 @@ from sandboxes.services import session_start
 from sandboxes.workspace import workspace_changes
 
 from .models import Comparison, Version
+from .snapshots import live_shares, snapshot_request
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,21 @@ async def version_photograph(*, version: Version):
     except (ScreenshotFailed, OSError) as error:
         logger.warning("No screenshot of version %s: %s", version.pk, describe_error(error))
         return None
+
+
+def version_snapshots_request(*, version: Version) -> int:
+    """Snapshots of a newly ready version for the live links of its comparison that show it
+    (pinned when it was already part of the comparison) and have none yet."""
+    count = 0
+    for share in live_shares().filter(comparison_id=version.comparison_id):
+        shown = {pin["version"] for pin in share.pinned} if share.pinned else None
+        if shown is not None and version.pk not in shown:
+            continue
+        if not share.snapshots.filter(preview_id=version.preview_id).exists():
+            with transaction.atomic():
+                snapshot_request(share=share, preview=version.preview, version=version)
+            count += 1
+    return count
 
 
 def version_refine(*, version: Version, owner, prompt: str) -> Run:

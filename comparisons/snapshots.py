@@ -313,6 +313,28 @@ async def share_static_site(share_id: int, preview: Preview) -> StaticSite | Non
     )
 
 
+REAP_SECONDS = 600
+
+
+async def reap_expired_snapshots() -> int:
+    """Delete the snapshots (and files) of links that expired: nothing can open them again."""
+    count = 0
+    async for snapshot in Snapshot.objects.filter(share__expires_at__lte=timezone.now()):
+        await snapshot.adelete()
+        count += 1
+    return count
+
+
+async def reap_snapshots_forever() -> None:
+    while True:
+        try:
+            if count := await reap_expired_snapshots():
+                logger.warning("Reaper: %d snapshots of expired share links deleted", count)
+        except Exception:
+            logger.exception("Snapshot reaper pass failed")
+        await asyncio.sleep(REAP_SECONDS)
+
+
 def share_snapshots_delete(*, share: ShareLink) -> int:
     """Delete a share's snapshots and their files (on revoke)."""
     count, _ = share.snapshots.all().delete()

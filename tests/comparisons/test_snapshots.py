@@ -13,9 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 import comparisons.tasks
+from comparisons import services as services_of_comparisons
 from comparisons import shares, snapshots
 from comparisons.access import grant_for_share
-from comparisons.models import Comparison, Snapshot
+from comparisons.models import Comparison, Snapshot, Version
 from runs.models import Run
 from sandboxes import services
 from sandboxes.models import Preview, SandboxSession, Screenshot
@@ -143,6 +144,32 @@ async def test_the_output_folder_must_stay_inside_the_workspace(
     assert snapshot.status == Snapshot.Status.FAILED
     assert "leads outside the workspace" in snapshot.error
     assert await sync_to_async(stored_names)() == []
+
+
+async def test_a_version_that_gets_ready_after_the_share_is_snapshotted_then(
+    shared_version, alice, queued
+):
+    preview_id = shared_version.preview_id
+    await Version.objects.filter(pk=shared_version.pk).aupdate(
+        preview=None, stage=Version.Stage.PREVIEW
+    )
+    share = await share_of(shared_version, alice)
+    assert queued == [] and share.pinned[0]["version"] == shared_version.pk
+
+    version = await Version.objects.aget(pk=shared_version.pk)
+    version.preview_id = preview_id
+    await version.asave()
+    version = await Version.objects.select_related("preview").aget(pk=version.pk)
+    assert (
+        await sync_to_async(services_of_comparisons.version_snapshots_request)(version=version) == 1
+    )
+    assert len(queued) == 1
+    await snapshots.snapshot_build(snapshot_id=queued[0])
+    assert (await Snapshot.objects.aget(pk=queued[0])).has_site
+    # Once is enough: a second call finds it.
+    assert (
+        await sync_to_async(services_of_comparisons.version_snapshots_request)(version=version) == 0
+    )
 
 
 # --- serving --------------------------------------------------------------------------------------
@@ -317,6 +344,15 @@ async def test_snapshots_are_deleted_with_their_comparison(shared_version, alice
     _, _snapshot = await built(shared_version, alice, queued)
     assert await sync_to_async(stored_names)()
     await (await Comparison.objects.aget(pk=shared_version.comparison_id)).adelete()
+    assert not await Snapshot.objects.aexists()
+    assert await sync_to_async(stored_names)() == []
+
+
+async def test_snapshots_of_expired_links_are_reaped(shared_version, alice, queued):
+    share, _ = await built(shared_version, alice, queued)
+    assert await snapshots.reap_expired_snapshots() == 0
+    await type(share).objects.filter(pk=share.pk).aupdate(expires_at=timezone.now())
+    assert await snapshots.reap_expired_snapshots() == 1
     assert not await Snapshot.objects.aexists()
     assert await sync_to_async(stored_names)() == []
 
