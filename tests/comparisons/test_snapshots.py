@@ -4,7 +4,6 @@ own origin once its sandbox stops, and deleted with the link (tests/fakes/snapsh
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -12,7 +11,6 @@ from django.core.files.storage import storages
 from django.urls import reverse
 from django.utils import timezone
 
-import comparisons.tasks
 from comparisons import services as services_of_comparisons
 from comparisons import shares, snapshots
 from comparisons.access import grant_for_share
@@ -26,16 +24,6 @@ from ..fakes.proxy import client, cookie_for, get, preview_host, ws_communicator
 from ..fakes.snapshots import ASSET, INDEX, share_of, stored_names
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    """Snapshot builds queued by the code under test (the test runs them itself)."""
-    ids: list[int] = []
-    monkeypatch.setattr(
-        comparisons.tasks, "snapshot_build_task", SimpleNamespace(enqueue=ids.append)
-    )
-    return ids
 
 
 async def moved_on(version, owner, summary: str = "Refined.") -> None:

@@ -10,12 +10,14 @@ comparison on the real local backend with a preview answered by the fake upstrea
 from __future__ import annotations
 
 import shutil
+from types import SimpleNamespace
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.files.storage import storages
 from django.utils import timezone
 
+import comparisons.tasks
 from comparisons import shares
 from comparisons.models import Comparison, ShareLink, Version
 from runs.models import Run
@@ -31,6 +33,16 @@ BUILD_COMMAND = (
     "printf '<h1>About</h1>' > out/about/index.html && "
     "ln -sf /etc/hostname out/leak.txt && echo built"
 )
+
+
+@pytest.fixture
+def queued(monkeypatch) -> list[int]:
+    """Snapshot builds the code under test queued (the test runs them itself)."""
+    ids: list[int] = []
+    monkeypatch.setattr(
+        comparisons.tasks, "snapshot_build_task", SimpleNamespace(enqueue=ids.append)
+    )
+    return ids
 
 
 @pytest.fixture

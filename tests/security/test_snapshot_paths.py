@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import unquote
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
-import comparisons.tasks
 from comparisons import snapshots
 from comparisons.access import grant_for_share
 from comparisons.models import Snapshot
@@ -80,15 +78,6 @@ async def raw_get(app, host: str, raw_path: str, cookie: str) -> tuple[int, byte
     start = next(m for m in messages if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
     return start["status"], body
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    ids: list[int] = []
-    monkeypatch.setattr(
-        comparisons.tasks, "snapshot_build_task", SimpleNamespace(enqueue=ids.append)
-    )
-    return ids
 
 
 @pytest.mark.parametrize("raw_path", ATTACKS)
