@@ -228,6 +228,8 @@ async def _build_remote(session, command, output, limit, seconds) -> BuiltSite:
             shell=True,
             timeout=60,
         )
+        if sized.exit_code == 4:
+            raise BuildFailed(f"“{output}” leads outside the workspace (a symbolic link).", log)
         if sized.exit_code != 0:
             raise BuildFailed(f"The build wrote no “{output}/” folder in the workspace.", log)
         size = int((sized.stdout or b"0").strip() or 0)
