@@ -310,7 +310,7 @@ def _shared_card(request: HttpRequest, share: ShareLink, item, snapshot) -> dict
     """A public card: its app live while its preview runs, else the share's snapshot of it
     (served on the preview's own origin by the proxy), else offline."""
     preview = item.preview
-    live = preview is not None and preview.status == Preview.Status.READY
+    live = preview is not None and preview.is_serving
     shown = live or (snapshot is not None and snapshot.has_site)
     kept_shot = snapshot.screenshot if snapshot is not None and not live else None
     shot = kept_shot or selectors.shared_screenshot(share, item)

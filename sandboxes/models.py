@@ -262,6 +262,17 @@ class Preview(models.Model):
         return f"preview-{self.pk}"
 
     @property
+    def is_serving(self) -> bool:
+        """Ready, in a sandbox that runs and has not passed its provider's timeout (an
+        expired E2B sandbox answers its URL with the provider's own error page)."""
+        return (
+            self.status == self.Status.READY
+            and bool(self.upstream_url)
+            and self.session.status == SandboxSession.Status.RUNNING
+            and self.session.seconds_left != 0
+        )
+
+    @property
     def boot_seconds(self) -> float | None:
         if self.ready_at and self.started_at:
             return (self.ready_at - self.started_at).total_seconds()

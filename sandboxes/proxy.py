@@ -151,7 +151,7 @@ class PreviewProxy:
         if preview is None:
             await self.refuse(scope, receive, send, 403, "preview_refused")
             return
-        if preview.status != Preview.Status.READY or not preview.upstream_url:
+        if not preview.is_serving:
             await self.offline(preview, scope, receive, send, 503)
             return
         scope = dict(scope, preview_upstream=preview.upstream_url)

@@ -408,3 +408,18 @@ async def test_pausing_a_shared_sandbox_snapshots_it_first(shared_version, alice
     assert snapshot.summary == "Paused after this."
     await session.arefresh_from_db()
     assert session.status == SandboxSession.Status.PAUSED
+
+
+async def test_a_sandbox_past_its_providers_timeout_shows_the_snapshot(
+    app, shared_version, alice, queued
+):
+    """An expired E2B sandbox answers its URL with E2B's own 502 page: never passed through."""
+    share, _ = await built(shared_version, alice, queued)
+    preview = await Preview.objects.aget(pk=shared_version.preview_id)
+    cookie = await share_cookie(app, preview, share)
+    await SandboxSession.objects.filter(pk=shared_version.session_id).aupdate(
+        timeout_at=timezone.now()
+    )
+    await asyncio.sleep(2.1)
+    page = await get(app, preview, "/", cookie)
+    assert page.status_code == 200 and page.text == INDEX
