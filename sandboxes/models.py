@@ -263,12 +263,11 @@ class Preview(models.Model):
 
     @property
     def is_serving(self) -> bool:
-        """Ready, in a sandbox that runs and has not passed its provider's timeout (an
-        expired E2B sandbox answers its URL with the provider's own error page)."""
+        """Ready, in a sandbox that has not passed its provider's timeout (an expired E2B
+        sandbox answers its URL with the provider's own error page)."""
         return (
             self.status == self.Status.READY
             and bool(self.upstream_url)
-            and self.session.status == SandboxSession.Status.RUNNING
             and self.session.seconds_left != 0
         )
 
