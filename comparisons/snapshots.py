@@ -12,12 +12,16 @@ in ComparisonsConfig.ready()). Snapshots go with their share link: revoked, expi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import transaction
@@ -114,6 +118,26 @@ def site_delete(prefix: str, files) -> None:
             storage.delete(prefix + path)
         except Exception:
             logger.warning("Deleting snapshot file %s%s failed", prefix, path, exc_info=True)
+    _remove_empty_folders(storage, prefix)
+
+
+def _remove_empty_folders(storage, prefix: str) -> None:
+    """On a file system, the folders the site's files were in (up to the share's own)."""
+    try:
+        top = Path(storage.path(prefix.split("/", 1)[0]))
+        folder = Path(storage.path(prefix))
+    except (NotImplementedError, SuspiciousFileOperation):
+        return  # object storage has no folders
+    if not folder.is_dir():
+        return
+    for dirpath, _dirnames, _files in os.walk(folder, topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(dirpath)  # only empty ones go
+    for parent in folder.parents:
+        if parent == top.parent or not parent.is_relative_to(top):
+            break
+        with contextlib.suppress(OSError):
+            parent.rmdir()
 
 
 async def _fail(snapshot: Snapshot, error: str, log: str = "") -> None:

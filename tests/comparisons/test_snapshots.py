@@ -4,6 +4,7 @@ own origin once its sandbox stops, and deleted with the link (tests/fakes/snapsh
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -254,6 +255,9 @@ async def test_revoking_deletes_the_snapshot_and_shuts_its_origin_at_once(
     assert refused.status_code == 403 and INDEX not in refused.text
     assert not await Snapshot.objects.filter(pk=snapshot.pk).aexists()
     assert await sync_to_async(stored_names)() == []
+    # No folder is left behind either.
+    location = Path(storages["snapshots"].location)
+    assert list(location.iterdir()) == []
 
 
 async def test_an_expired_link_serves_no_snapshot(app, shared_version, alice, queued):
