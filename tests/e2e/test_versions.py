@@ -330,3 +330,15 @@ def test_versions_side_by_side_share_and_revoke(npm_works, alice, new_context):
     # alice still sees her versions: revoking a link stops nothing of hers.
     page.reload()
     assert_apps_render(page)
+
+    # The preview's own page: take another screenshot on demand.
+    page.goto(f"/previews/{preview_ids[0]}/")
+    screenshots = page.get_by_test_id("screenshot")
+    expect(screenshots).to_have_count(1)  # the one taken when the version became ready
+    page.get_by_role("button", name="Take a screenshot").click()
+    expect(screenshots).to_have_count(2, timeout=APP_TIMEOUT)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=screenshot]')]"
+        ".every((img) => img.complete && img.naturalWidth === 1280)"
+    )
+    shot(page, "preview-screenshots")
