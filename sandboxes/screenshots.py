@@ -25,6 +25,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile
 
+from lib.chromium import CHROMIUM_ARGS as BROWSER_ARGS
 from lib.images import data_url, png_size
 
 from .grants import grant_for_screenshot
@@ -36,15 +37,7 @@ DEFAULT_VIEWPORT = (1280, 800)
 MIN_SIDE, MAX_SIDE = 200, 4000
 # Chromium takes ~150 MB a page: two at once at most per process.
 _browsers = threading.BoundedSemaphore(2)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--hide-scrollbars",
-]
+CHROMIUM_ARGS = [*BROWSER_ARGS, "--hide-scrollbars"]
 # Hop-by-hop and length headers: the fulfilled response gets its own.
 _DROPPED_RESPONSE_HEADERS = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 

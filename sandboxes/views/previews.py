@@ -89,8 +89,10 @@ async def preview_screenshot(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     preview = await aget_object_or_404(
         Preview.objects.select_related("session"), pk=pk, session__owner=user
     )
+    taken = ""
     try:
-        await screenshots.screenshot_take(session=preview.session, preview=preview)
+        shot = await screenshots.screenshot_take(session=preview.session, preview=preview)
+        taken = f"?taken={shot.pk}"  # a new URL: the page loads again, at its screenshots
     except screenshots.ScreenshotFailed as error:
         await sync_to_async(messages.error)(request, f"No screenshot: {error}")
-    return htmx_redirect(request, f"{preview.get_absolute_url()}#screenshots")
+    return htmx_redirect(request, f"{preview.get_absolute_url()}{taken}#screenshots")

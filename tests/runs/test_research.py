@@ -51,6 +51,9 @@ def test_search_ranks_the_relevant_page_first_and_fetch_returns_it_with_its_sour
     assert "No document matches" in search_text("zzqxv")
 
 
+# Marked like every async test of the suite: without it, run after the browser tests (whose
+# sync Playwright stays open), pytest-asyncio found a running loop and could not start.
+@pytest.mark.django_db(transaction=True)
 async def test_the_server_answers_only_the_dashboard():
     server = await asyncio.to_thread(builtin_server)
     request = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
@@ -130,3 +133,27 @@ async def test_deep_research_runs_offline_with_the_demo_model_and_cites_what_it_
         session = await SandboxSession.objects.aget(pk=run.session_id)
         if session.workspace_root:
             await sync_to_async(shutil.rmtree)(session.workspace_root, ignore_errors=True)
+
+
+@pytest.mark.django_db
+def test_the_agent_page_attaches_the_builtin_server_for_its_owner_only(client, alice, bob):
+    from django.urls import reverse
+
+    from tests.conftest import login
+
+    agent = AgentConfig.objects.create(owner=alice, name="Reader", model="demo")
+    url = reverse("agent_mcp_builtin", args=[agent.pk])
+    login(client, bob)
+    assert client.post(url).status_code == 404
+    agent.refresh_from_db()
+    assert agent.mcp_servers == []
+
+    login(client, alice)
+    page = client.get(reverse("agent_edit", args=[agent.pk])).content.decode()
+    assert 'data-testid="attach-builtin-docs"' in page
+    assert client.post(url).status_code == 302
+    agent.refresh_from_db()
+    assert [(s["name"], s["kind"]) for s in agent.mcp_servers] == [("docs", "builtin")]
+    page = client.get(reverse("agent_edit", args=[agent.pk])).content.decode()
+    assert "built-in (offline docs corpus) · search, fetch" in page
+    assert 'data-testid="attach-builtin-docs"' not in page  # attached once

@@ -57,3 +57,26 @@ async def test_a_session_without_a_ready_preview_gets_a_clear_refusal(local_sess
     with pytest.raises(ScreenshotFailed, match="no running preview"):
         await screenshot_take(session=local_session)
     assert not await Screenshot.objects.aexists()
+
+
+async def test_the_preview_page_takes_and_lists_screenshots_for_its_owner_only(
+    vite_preview, alice, bob
+):
+    url = f"/previews/{vite_preview.pk}/screenshot/"
+    outsider = await alogin(AsyncClient(), bob)
+    assert (await outsider.post(url)).status_code == 404
+    assert not await Screenshot.objects.aexists()
+
+    owner = await alogin(AsyncClient(), alice)
+    response = await owner.post(url)
+    assert response.status_code == 302
+    shot = await Screenshot.objects.aget(preview=vite_preview)
+    assert (shot.width, shot.height) == (1280, 800)
+    page = (await owner.get(f"/previews/{vite_preview.pk}/")).content.decode()
+    assert f'src="{shot.get_absolute_url()}"' in page
+    assert "1280\u00d7800" in page
+
+
+async def test_a_viewport_out_of_range_is_refused(vite_preview, local_session):
+    with pytest.raises(ScreenshotFailed, match="200 to 4000"):
+        await screenshot_take(session=local_session, viewport=(100, 10_000))
