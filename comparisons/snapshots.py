@@ -146,8 +146,15 @@ async def _fail(snapshot: Snapshot, error: str, log: str = "") -> None:
     )
 
 
-async def _photograph(preview: Preview) -> Screenshot | None:
-    """A screenshot of the running app beside its snapshot; none is no failure."""
+async def _photograph(preview: Preview, run: Run | None) -> Screenshot | None:
+    """A screenshot of the running app beside its snapshot: the preview's own newest one if
+    it was taken after the run the snapshot is of (the version's "ready" picture), else a new
+    one. None is no failure."""
+    fresh = Screenshot.objects.filter(preview=preview).order_by("-created_at", "-pk")
+    if run is not None and run.finished_at is not None:
+        fresh = fresh.filter(created_at__gte=run.finished_at)
+    if shot := await fresh.afirst():
+        return shot
     if not settings.SHARE_SNAPSHOT_SCREENSHOTS:
         return None
     await preview.arefresh_from_db(fields=["status"])
@@ -216,7 +223,7 @@ async def snapshot_build(*, snapshot_id: int) -> None:
         await sync_to_async(site_delete)(prefix, site.files)
         await _fail(snapshot, f"Storing the snapshot failed: {describe_error(error)}", site.log)
         return
-    shot = await _photograph(snapshot.preview)
+    shot = await _photograph(snapshot.preview, run)
     previous = await Snapshot.objects.filter(pk=snapshot.pk).values("site_prefix", "files").afirst()
     updated = await Snapshot.objects.filter(pk=snapshot.pk).aupdate(
         status=Snapshot.Status.READY,

@@ -85,6 +85,22 @@ async def test_a_screenshot_of_the_running_app_is_kept_beside_it(
     assert (await sync_to_async(shot.image.read)()).startswith(b"\x89PNG")
 
 
+async def test_the_versions_own_fresh_screenshot_is_kept_rather_than_a_new_one(
+    shared_version, alice, queued, settings
+):
+    settings.SHARE_SNAPSHOT_SCREENSHOTS = True
+    ready = await Screenshot.objects.acreate(
+        session_id=shared_version.session_id,
+        preview_id=shared_version.preview_id,
+        image="screenshots/ready.png",
+        width=1280,
+        height=800,
+    )
+    _, snapshot = await built(shared_version, alice, queued)
+    assert snapshot.screenshot_id == ready.pk
+    assert await Screenshot.objects.acount() == 1  # no second chromium run
+
+
 async def test_a_build_over_the_size_limit_is_refused_with_its_size(
     shared_version, alice, queued, settings
 ):
