@@ -7,14 +7,23 @@ order, as {"events": [{"seq": n, "html": "..."}]}. HTML fragments carry hx-swap-
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from redis.exceptions import RedisError
 
 from .event_log import MESSAGE_TYPE, event_message
 from .models import Run, RunEvent
 
+logger = logging.getLogger(__name__)
+
 CLOSE_REFUSED = 4403
+# "Try again later": the channel layer (Redis) is unreachable. The page reconnects and catches
+# up from the log once it is back; a handshake failing with a bare 500 would say nothing.
+CLOSE_TRY_AGAIN = 1013
+CHANNEL_LAYER_ERRORS = (RedisError, OSError)
 MESSAGE_LIMIT = 4096  # characters: a resume message is about 30
 SEQ_LIMIT = 2**31 - 1  # the largest seq a database column holds everywhere
 
@@ -51,6 +60,24 @@ def parse_message(text: str) -> dict:
 
 
 class RunConsumer(AsyncWebsocketConsumer):
+    accepted = False
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except CHANNEL_LAYER_ERRORS as error:
+            logger.warning(
+                "Run stream closed with %s: channel layer error %r", CLOSE_TRY_AGAIN, error
+            )
+            with contextlib.suppress(Exception):  # the client may be gone already
+                if not self.accepted:
+                    await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
+
+    async def accept(self, subprotocol=None, headers=None) -> None:
+        await super().accept(subprotocol, headers)
+        self.accepted = True
+
     async def connect(self) -> None:
         self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
         user = self.scope.get("user")
