@@ -25,6 +25,7 @@ from lib.processes import process_group_alive, stop_process_group
 
 from .backends import check_owner_allowed
 from .environment import sandbox_environment
+from .hosts import require_here
 from .isolation import process_policy
 from .models import Preview, SandboxSession
 from .node_modules import modules_key, remember_node_modules, warm_node_modules
@@ -91,6 +92,7 @@ async def preview_boot(*, preview_id: int) -> None:
     log = PreviewLog(preview)
     try:
         await check_owner_allowed(preview.session)  # its owner may (still) run a server there
+        require_here(preview.session)  # a local sandbox's server runs on its own machine
         if preview.session.is_local:
             await _run_local(preview, log)
         else:
@@ -285,6 +287,7 @@ async def preview_check(*, preview: Preview) -> Preview:
     if (
         preview.status == Preview.Status.READY
         and session.is_local
+        and not session.elsewhere  # its processes are on another machine: not ours to check
         and not process_group_alive(preview.pid)
     ):
         await preview_set(

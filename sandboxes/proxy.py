@@ -29,6 +29,7 @@ from yarl import URL
 from lib.origins import is_same_origin, request_scheme, scope_header
 
 from .grants import ENTER_PATH, GRANT_MAX_AGE, GRANT_SALT, grant_allows
+from .hosts import elsewhere_reason
 from .models import Preview
 from .previews import preview_check
 
@@ -147,6 +148,19 @@ class PreviewProxy:
             return
         if preview.status != Preview.Status.READY or not preview.upstream_url:
             await self.refuse(scope, receive, send, 503, "preview_offline", preview=preview)
+            return
+        if preview.session.elsewhere:
+            # Its dev server listens on another machine's loopback: route this preview's host
+            # to the dashboard there (sandboxes/hosts.py).
+            await self.refuse(
+                scope,
+                receive,
+                send,
+                503,
+                "preview_offline",
+                preview=preview,
+                elsewhere=elsewhere_reason(preview.session),
+            )
             return
         scope = dict(scope, preview_upstream=preview.upstream_url)
         try:

@@ -20,6 +20,7 @@ from .. import selectors, services, workspace
 from ..backends import BACKENDS, BackendUnavailable
 from ..forms import PreviewForm, SessionForm
 from ..grants import grant_for_user, preview_entry_url
+from ..hosts import OnAnotherMachine
 from ..models import Manifest, Preview, SandboxSession
 
 
@@ -97,7 +98,11 @@ async def session_bulk_shutdown(request: HtmxHttpRequest) -> HttpResponse:
     )
     count = 0
     async for session in sessions:
-        await services.session_shutdown(session=session)
+        try:
+            await services.session_shutdown(session=session)
+        except OnAnotherMachine as error:
+            await sync_to_async(messages.error)(request, f"{session.name}: {error}")
+            continue
         count += 1
     await sync_to_async(messages.success)(request, f"Shut down {count} sandbox(es).")
     return redirect(reverse("session_list"))
@@ -223,6 +228,12 @@ async def session_shutdown(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     user = await request.auser()
     session = await aget_object_or_404(SandboxSession, pk=pk, owner=user)
     if session.status != SandboxSession.Status.STOPPED:
-        await services.session_shutdown(session=session)
-        await sync_to_async(messages.success)(request, f"Sandbox “{session.name}” was shut down.")
+        try:
+            await services.session_shutdown(session=session)
+        except OnAnotherMachine as error:
+            await sync_to_async(messages.error)(request, str(error))
+        else:
+            await sync_to_async(messages.success)(
+                request, f"Sandbox “{session.name}” was shut down."
+            )
     return htmx_redirect(request, session.get_absolute_url())
