@@ -211,7 +211,8 @@ if REDIS_URL:
 # "db" queues them for `manage.py db_worker` processes on any machine.
 TASKS_MODE = os.environ.get("TASKS_BACKEND", "server")
 if TASKS_MODE == "db":
-    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    # Any queue: "default", and one per machine for its local sandboxes (sandboxes/hosts.py).
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
 elif TASKS_MODE == "server":
     TASKS = {"default": {"BACKEND": "lib.task_backends.ServerLoopBackend"}}
 else:

@@ -14,6 +14,7 @@ from django.tasks.base import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from lib.db import close_broken_connections
 from sandboxes.models import SandboxSession
 from sandboxes.reaper import reap_previews, reap_sessions
 from sandboxes.services import session_release_after_crash
@@ -142,6 +143,7 @@ async def reap_once() -> dict[str, int]:
 async def reap_forever() -> None:
     while True:
         try:
+            await sync_to_async(close_broken_connections)()
             for what, count in (await reap_once()).items():
                 if count:
                     logger.warning("Reaper: %d %s", count, what)

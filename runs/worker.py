@@ -21,11 +21,12 @@ import signal
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
 from django.utils import timezone
 from django_tasks_db.compat import TaskContext
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction
+
+from lib.db import close_broken_connections
 
 from .models import Worker as WorkerRow
 from .reaper import WorkerStopped, reap_forever
@@ -115,9 +116,7 @@ class Worker:
 
     def _claim(self, limit: int) -> list[DBTaskResult]:
         """Up to `limit` ready rows, claimed in one transaction (no other worker gets them)."""
-        for connection in connections.all(initialized_only=True):
-            if connection.connection is not None and not connection.is_usable():
-                connection.close()  # the database restarted: reconnect
+        close_broken_connections()  # the database restarted: reconnect
         tasks = DBTaskResult.objects.ready().filter(backend_name=self.backend_name)
         if "*" not in self.queue_names:
             tasks = tasks.filter(queue_name__in=self.queue_names)

@@ -69,7 +69,7 @@
       };
       socket.onmessage = (message) => {
         // Only a socket that delivers resets the back-off: one the server accepts and closes
-        // at once (1013 while Redis is down) keeps backing off.
+        // at once (4013 while Redis is down) keeps backing off.
         delay = 500;
         const data = JSON.parse(message.data);
         if (data.events) apply(data.events);

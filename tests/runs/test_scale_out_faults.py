@@ -52,14 +52,14 @@ async def test_a_run_whose_broadcasts_fail_still_succeeds_with_its_whole_log(
     assert len(warnings) == 1
 
 
-async def test_a_websocket_while_the_channel_layer_is_down_closes_with_try_again(
+async def test_a_websocket_while_the_channel_layer_is_down_closes_with_try_again_later(
     alice, broken_layer
 ):
     run = await Run.objects.acreate(owner=alice, config={}, prompt="p")
     communicator, connected = await connect(run.pk, await cookie_for(alice))
-    # Accepted, then closed with 1013, which the page (and htmx) reconnect on: not a 500.
+    # Accepted, then closed with 4013 (try again later), which the page reconnects on: not a 500.
     assert connected
-    assert await communicator.receive_output(timeout=2) == {"type": "websocket.close", "code": 1013}
+    assert await communicator.receive_output(timeout=2) == {"type": "websocket.close", "code": 4013}
 
 
 async def test_a_killed_workers_task_rows_end_failed_and_a_live_workers_are_kept(settings):

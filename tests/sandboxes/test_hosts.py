@@ -106,3 +106,16 @@ async def test_another_machines_proxy_says_where_the_preview_runs(
     assert response.status_code == 503
     assert "Preview on another machine" in response.text and "machine-a" in response.text
     assert upstream.seen == []
+
+
+def test_with_db_workers_a_local_sandboxs_tasks_are_queued_for_its_machine(settings):
+    from sandboxes.hosts import queue_for
+
+    local = SandboxSession(backend="local", host="machine-a")
+    settings.TASKS_MODE = "db"
+    assert queue_for(local) == "host-machine-a"
+    assert queue_for(SandboxSession(backend="local")) == "default"  # not started yet: any
+    assert queue_for(SandboxSession(backend="e2b", host="machine-a")) == "default"
+    assert queue_for(None) == "default"
+    settings.TASKS_MODE = "server"  # one process: its loop runs everything
+    assert queue_for(local) == "default"

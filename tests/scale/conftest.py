@@ -62,6 +62,8 @@ class Proc:
     worker_id: str | None = None
 
     def start(self) -> None:
+        # scripts/test-scale stops whatever is listed here, even if pytest itself is killed.
+        pid_list = os.environ.get("SCALE_PID_FILE")
         with self.log_path.open("a") as log:
             log.write(f"\n----- start {time.strftime('%H:%M:%S')} -----\n")
             log.flush()
@@ -73,6 +75,9 @@ class Proc:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        if pid_list:
+            with open(pid_list, "a") as pids:
+                pids.write(f"{self.popen.pid}\n")
 
     @property
     def alive(self) -> bool:
@@ -146,6 +151,7 @@ class Cluster:
         pytest.fail(f"{proc.name} did not register in {START_TIMEOUT} s:\n{proc.log()}")
 
     def ensure_up(self) -> None:
+        self.start_redis()
         for proc in self.daphnes:
             if not proc.alive:
                 self.start_daphne(proc)
@@ -158,6 +164,11 @@ class Cluster:
 
     def restart_redis(self, down_seconds: float = 1.0) -> None:
         """Stop Redis (everything it held is gone: no persistence) and start it again."""
+        self.stop_redis()
+        time.sleep(down_seconds)
+        self.start_redis()
+
+    def stop_redis(self) -> None:
         conf = Path(self.env["SCALE_REDIS_CONF"])
         pid_file = conf.parent / "redis.pid"
         pid = int(pid_file.read_text())
@@ -170,7 +181,11 @@ class Cluster:
                 break
             time.sleep(0.05)
         pid_file.unlink(missing_ok=True)
-        time.sleep(down_seconds)
+
+    def start_redis(self) -> None:
+        conf = Path(self.env["SCALE_REDIS_CONF"])
+        if (conf.parent / "redis.pid").exists():
+            return
         subprocess.run(["redis-server", str(conf)], check=True)
         port = self.env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
         for _ in range(100):
@@ -366,6 +381,15 @@ def run_task_worker(run_id: int) -> str:
     raise AssertionError(f"run {run_id} was claimed by no worker")
 
 
+def run_task_queue(run_id: int) -> str:
+    from django_tasks_db.models import DBTaskResult
+
+    for row in DBTaskResult.objects.filter(task_path__endswith="run_execute_task"):
+        if row.args_kwargs["args"] == [run_id]:
+            return row.queue_name
+    raise AssertionError(f"run {run_id} was never queued")
+
+
 async def wait_for(predicate, seconds: float, what: str, step: float = 0.1):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -395,7 +419,9 @@ class Viewer:
             open_timeout=10,
         )
         after = self.seqs[-1] if self.seqs else 0
-        await self.socket.send(json.dumps({"type": "resume", "after": after}))
+        # Closed at once (the server is short of Redis)? The next read reports it.
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            await self.socket.send(json.dumps({"type": "resume", "after": after}))
 
     async def receive(self, seconds: float = 1.0) -> list[int]:
         """The seqs of the next message (none if nothing came within `seconds`)."""
@@ -403,6 +429,8 @@ class Viewer:
             text = await asyncio.wait_for(self.socket.recv(), seconds)
         except TimeoutError:
             return []
+        if isinstance(text, bytes):
+            text = text.decode()
         got = [event["seq"] for event in json.loads(text).get("events", [])]
         self.seqs += got
         self.arrivals += [time.monotonic()] * len(got)
@@ -428,6 +456,15 @@ class Viewer:
             return False
         last = RunEvent.objects.filter(run_id=self.run_id).order_by("seq").last()
         return bool(self.seqs) and self.seqs[-1] == last.seq
+
+    async def closed(self, seconds: float = 30):
+        """Read until the server closes the socket; its close frame."""
+        async with asyncio.timeout(seconds):
+            try:
+                while True:
+                    await self.socket.recv()
+            except websockets.exceptions.ConnectionClosed as closed:
+                return closed.rcvd
 
     async def close(self) -> None:
         if self.socket is not None:

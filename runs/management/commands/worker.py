@@ -1,11 +1,13 @@
 import asyncio
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.tasks import task_backends
 from django.utils.crypto import get_random_string
 from django_tasks_db.backend import DatabaseBackend
 
 from runs.worker import Worker
+from sandboxes.hosts import host_queue
 
 
 class Command(BaseCommand):
@@ -16,8 +18,6 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        from django.conf import settings
-
         parser.add_argument(
             "--slots",
             type=int,
@@ -30,7 +30,12 @@ class Command(BaseCommand):
             default=0.5,
             help="Seconds between polls of the queue when idle (default: %(default)s).",
         )
-        parser.add_argument("--queue-name", default="default", help="Comma-separated, or '*'.")
+        parser.add_argument(
+            "--queue-name",
+            default="",
+            help="Comma-separated, or '*' (default: 'default' and this machine's own queue, "
+            "host-<DASHBOARD_HOST_ID>, where its local sandboxes' runs and previews go).",
+        )
         parser.add_argument("--backend", default="default", dest="backend_name")
         parser.add_argument("--worker-id", default="", help="Unique in the pool (default: random).")
         parser.add_argument(
@@ -53,7 +58,9 @@ class Command(BaseCommand):
             worker_id=worker_id or get_random_string(32),
             slots=slots,
             interval=interval,
-            queue_names=queue_name.split(","),
+            queue_names=queue_name.split(",")
+            if queue_name
+            else ["default", host_queue(settings.HOST_ID)],
             backend_name=backend_name,
             reap=reap,
         )
