@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 
 from lib.errors import describe_error
 
+from .images import images_store
 from .models import Run, RunEvent
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class EventLog:
         self._publish_failed = False  # log one warning per outage, not one per event
 
     async def emit(self, kind: str, payload: dict[str, Any]) -> RunEvent:
+        if images := payload.pop("_images", None):
+            payload["images"] = await images_store(run_id=self.run.pk, images=images)
         for attempt in range(WRITE_ATTEMPTS):
             if self._seq is None:
                 last = await RunEvent.objects.filter(run_id=self.run.pk).aaggregate(m=Max("seq"))

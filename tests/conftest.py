@@ -39,6 +39,7 @@ def pytest_ignore_collect(collection_path, config):
 def _test_settings(settings, tmp_path):
     settings.DEMO_MODEL_DELAY = 0
     settings.SANDBOX_SNAPSHOT_DIR = tmp_path / "snapshots"
+    settings.MEDIA_ROOT = tmp_path / "media"
     settings.PREVIEW_LOG_DIR = tmp_path / "preview-logs"
     settings.PREVIEW_MODULES_CACHE = tmp_path / "node-modules-cache"
     settings.SANDBOX_WORKSPACE_DIR = tmp_path / "workspaces"

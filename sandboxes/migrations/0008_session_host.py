@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sandboxes", "0006_local_backend_label"),
+        ("sandboxes", "0007_screenshots"),
     ]
 
     operations = [
