@@ -31,6 +31,7 @@ from django.utils import timezone
 from lib.errors import describe_error
 from runs.models import Run
 from sandboxes.builds import BuildFailed, session_build_site
+from sandboxes.hosts import task_for
 from sandboxes.models import (
     DEFAULT_BUILD_COMMAND,
     DEFAULT_BUILD_OUTPUT,
@@ -83,7 +84,8 @@ def snapshot_request(*, share: ShareLink, preview: Preview, version: Version | N
         status=Snapshot.Status.BUILDING, error="", requested_at=timezone.now()
     )
     snapshot.refresh_from_db()
-    transaction.on_commit(lambda: snapshot_build_task.enqueue(snapshot.pk))
+    task = task_for(snapshot_build_task, preview.session)  # built on the sandbox's machine
+    transaction.on_commit(lambda: task.enqueue(snapshot.pk))
     return snapshot
 
 

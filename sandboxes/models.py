@@ -139,6 +139,9 @@ class SandboxSession(models.Model):
     # client.serialize_session_state(...) after the last stop(): what a resume starts from.
     sdk_state = models.JSONField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True)
+    # The machine (settings.HOST_ID) that holds a local sandbox's folder, processes and
+    # previews' ports; only processes there can use them (sandboxes/hosts.py).
+    host = models.CharField(max_length=255, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
@@ -163,6 +166,13 @@ class SandboxSession(models.Model):
     def is_local(self) -> bool:
         """On this machine's local backend: its workspace is a folder here."""
         return self.backend == self.Backend.LOCAL
+
+    @property
+    def elsewhere(self) -> bool:
+        """A local sandbox of another machine: its folder, processes and ports are not here."""
+        from django.conf import settings
+
+        return self.is_local and bool(self.host) and self.host != settings.HOST_ID
 
     @property
     def seconds_left(self) -> int | None:

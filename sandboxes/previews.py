@@ -25,6 +25,7 @@ from lib.processes import process_group_alive, stop_process_group
 
 from .backends import check_owner_allowed
 from .environment import sandbox_environment
+from .hosts import require_here, task_for
 from .isolation import process_policy
 from .models import Preview, SandboxSession
 from .node_modules import modules_key, remember_node_modules, warm_node_modules
@@ -51,7 +52,7 @@ def preview_create(
         preview = Preview.objects.create(
             session=session, port=port, command=command or Preview.DEFAULT_COMMAND
         )
-        transaction.on_commit(lambda: preview_boot_task.enqueue(preview.pk))
+        transaction.on_commit(lambda: task_for(preview_boot_task, session).enqueue(preview.pk))
     return preview
 
 
@@ -91,6 +92,7 @@ async def preview_boot(*, preview_id: int) -> None:
     log = PreviewLog(preview)
     try:
         await check_owner_allowed(preview.session)  # its owner may (still) run a server there
+        require_here(preview.session)  # a local sandbox's server runs on its own machine
         if preview.session.is_local:
             await _run_local(preview, log)
         else:
@@ -285,6 +287,7 @@ async def preview_check(*, preview: Preview) -> Preview:
     if (
         preview.status == Preview.Status.READY
         and session.is_local
+        and not session.elsewhere  # its processes are on another machine: not ours to check
         and not process_group_alive(preview.pid)
     ):
         await preview_set(
@@ -321,7 +324,8 @@ async def preview_restart(*, preview: Preview) -> Preview:
         stopped_at=None,
     )
     await preview.arefresh_from_db()
-    preview_boot_task.enqueue(preview.pk)
+    session = await SandboxSession.objects.aget(pk=preview.session_id)
+    task_for(preview_boot_task, session).enqueue(preview.pk)
     return preview
 
 

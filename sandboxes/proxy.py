@@ -29,6 +29,7 @@ from yarl import URL
 from lib.origins import is_same_origin, request_scheme, scope_header
 
 from .grants import ENTER_PATH, GRANT_MAX_AGE, GRANT_SALT, grant_allows
+from .hosts import elsewhere_reason
 from .models import Preview
 from .previews import preview_check
 from .static_sites import serve_static_site, static_site_for
@@ -153,6 +154,19 @@ class PreviewProxy:
             return
         if not preview.is_serving:
             await self.offline(preview, scope, receive, send, 503)
+            return
+        if preview.session.elsewhere:
+            # Its dev server listens on another machine's loopback: route this preview's host
+            # to the dashboard there (sandboxes/hosts.py).
+            await self.refuse(
+                scope,
+                receive,
+                send,
+                503,
+                "preview_offline",
+                preview=preview,
+                elsewhere=elsewhere_reason(preview.session),
+            )
             return
         scope = dict(scope, preview_upstream=preview.upstream_url)
         try:

@@ -31,7 +31,9 @@ async def reap_sessions() -> int:
     SANDBOX_WORKSPACE_DIR that no live session owns (left by a crash) are removed once they are
     an hour old. Nothing outside that directory is touched."""
     live = SandboxSession.objects.filter(status__in=SandboxSession.LIVE_STATUSES)
-    sessions = [s async for s in live.filter(backend=SandboxSession.Backend.LOCAL)]
+    local = live.filter(backend=SandboxSession.Backend.LOCAL)
+    # Another machine's folders are not missing, only not here (sandboxes/hosts.py).
+    sessions = [s async for s in local if not s.elsewhere]
     vanished, orphans = await sync_to_async(_scan_local_workspaces)(sessions)
     for session in vanished:
         session.status = SandboxSession.Status.STOPPED
@@ -82,8 +84,9 @@ async def reap_previews() -> int:
     cutoff = timezone.now() - timedelta(seconds=settings.PREVIEW_BOOT_SECONDS + 60)
     async for preview in Preview.objects.filter(
         status=Preview.Status.STARTING, created_at__lt=cutoff
-    ):
-        await stop_process_group(preview.pid)
+    ).select_related("session"):
+        if not preview.session.elsewhere:
+            await stop_process_group(preview.pid)
         await preview_set(
             preview,
             status=Preview.Status.FAILED,
@@ -97,8 +100,10 @@ async def reap_previews() -> int:
         status__in=[Preview.Status.STOPPED, Preview.Status.FAILED],
         pid__isnull=False,
         created_at__gte=recent,
-    )
+    ).select_related("session")
     async for preview in ended:
+        if preview.session.elsewhere:
+            continue  # a process group id of another machine
         if await sync_to_async(process_group_alive)(preview.pid):
             await stop_process_group(preview.pid)
             count += 1

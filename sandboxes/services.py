@@ -22,6 +22,7 @@ from lib.processes import kill_processes_under
 
 from . import hooks
 from .backends import backend_of, get_backend
+from .hosts import elsewhere_reason, require_here, task_for
 from .models import Manifest, Preview, SandboxSession
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ async def session_start(*, session_id: int) -> None:
     try:
         backend = await backend_of(session)
         client = backend.client()
+        if session.is_local:
+            session.host = settings.HOST_ID  # its folder and processes will be on this machine
         if session.manifest is None:
             raise ValueError("The manifest this session was created from no longer exists.")
         manifest = backend.manifest_for(session, await sync_to_async(session.manifest.to_sdk)())
@@ -93,7 +96,7 @@ async def session_start(*, session_id: int) -> None:
         if sdk_session is not None and client is not None:
             await _discard(client, sdk_session, backend)
     await session.asave(
-        update_fields=["sdk_state", "status", "last_error", "stopped_at", "timeout_at"]
+        update_fields=["sdk_state", "status", "last_error", "stopped_at", "timeout_at", "host"]
     )
 
 
@@ -142,6 +145,7 @@ async def sandbox_attached(session: SandboxSession) -> AsyncIterator[Any]:
     """
     if session.status != SandboxSession.Status.RUNNING or not session.sdk_state:
         raise SessionNotReady(f"The sandbox is {session.get_status_display().lower()}.")
+    require_here(session)  # refused, not failed: the sandbox is fine on its own machine
     backend = await backend_of(session)
     client = backend.client()
     previous_sandbox = session.sdk_state.get("sandbox_id")
@@ -188,6 +192,7 @@ async def session_shutdown(*, session: SandboxSession) -> None:
     """Shut the sandbox down for good. A sandbox that is already gone still ends `stopped`."""
     from .previews import session_previews_stop
 
+    require_here(session)  # its folder and processes are on its own machine
     # What runs on it (agent runs, in higher layers) stops first and stores its state.
     await hooks.before_shutdown(session)
     await session.arefresh_from_db()
@@ -238,13 +243,14 @@ async def session_stop_soon(*, session: SandboxSession, pause: bool = False) -> 
     layer has work to do in it first: sandboxes.hooks), in the background; then the reason."""
     from .tasks import session_pause_task, session_shutdown_task
 
+    require_here(session)
     if pause:
         if session.status != SandboxSession.Status.RUNNING:
             raise SessionNotReady(f"The sandbox is {session.get_status_display().lower()}.")
         await _refuse_if_busy(session)
     if reason := await hooks.stop_delay_reason(session):
         task = session_pause_task if pause else session_shutdown_task
-        await task.aenqueue(session.pk)
+        await task_for(task, session).aenqueue(session.pk)
         return reason
     if pause:
         await session_pause(session=session)
@@ -295,6 +301,9 @@ async def session_release_after_crash(*, session: SandboxSession) -> None:
     Local: processes in the workspace (previews excepted). Elsewhere: attach and stop, which
     ends the SDK's own processes. The workspace itself is kept.
     """
+    if session.elsewhere:
+        logger.warning("Session %s: %s", session.pk, elsewhere_reason(session))
+        return
     if session.is_local:
         previews = Preview.objects.filter(session=session).active()
         keep = {p.pid async for p in previews if p.pid}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -27,6 +28,17 @@ pytest_plugins = [
 ]
 
 PASSWORD = "correct horse battery staple"
+SCALE_TESTS = Path(__file__).resolve().parent / "scale"
+
+
+def pytest_ignore_collect(collection_path, config):
+    """tests/scale/ needs PostgreSQL, Redis and its own processes: `make test-scale` runs it
+    (scripts/test-scale); a plain `pytest` leaves it out unless it is named."""
+    if collection_path == SCALE_TESTS:
+        named = (Path(arg.split("::")[0]).resolve() for arg in config.args)
+        if not any(path == SCALE_TESTS or SCALE_TESTS in path.parents for path in named):
+            return True
+    return None
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ from .. import selectors, services, workspace
 from ..backends import BACKENDS, BackendUnavailable
 from ..forms import PreviewForm, SessionForm
 from ..grants import grant_for_user, preview_entry_url
+from ..hosts import OnAnotherMachine
 from ..models import Manifest, Preview, SandboxSession
 
 
@@ -97,8 +98,12 @@ async def session_bulk_shutdown(request: HtmxHttpRequest) -> HttpResponse:
     )
     count, later = 0, 0
     async for session in sessions:
-        if await services.session_stop_soon(session=session):
-            later += 1
+        try:
+            if await services.session_stop_soon(session=session):
+                later += 1
+        except OnAnotherMachine as error:
+            await sync_to_async(messages.error)(request, f"{session.name}: {error}")
+            continue
         count += 1
     note = f" ({later} once their shared previews are snapshotted)" if later else ""
     await sync_to_async(messages.success)(request, f"Shut down {count} sandbox(es){note}.")
@@ -227,9 +232,14 @@ async def session_shutdown(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     user = await request.auser()
     session = await aget_object_or_404(SandboxSession, pk=pk, owner=user)
     if session.status != SandboxSession.Status.STOPPED:
-        if reason := await services.session_stop_soon(session=session):
-            said = f"Sandbox “{session.name}” shuts down once {reason}."
+        try:
+            reason = await services.session_stop_soon(session=session)
+        except OnAnotherMachine as error:
+            await sync_to_async(messages.error)(request, str(error))
         else:
-            said = f"Sandbox “{session.name}” was shut down."
-        await sync_to_async(messages.success)(request, said)
+            if reason:
+                said = f"Sandbox “{session.name}” shuts down once {reason}."
+            else:
+                said = f"Sandbox “{session.name}” was shut down."
+            await sync_to_async(messages.success)(request, said)
     return htmx_redirect(request, session.get_absolute_url())

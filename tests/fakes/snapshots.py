@@ -40,7 +40,9 @@ def queued(monkeypatch) -> list[int]:
     """Snapshot builds the code under test queued (the test runs them itself)."""
     ids: list[int] = []
     monkeypatch.setattr(
-        comparisons.tasks, "snapshot_build_task", SimpleNamespace(enqueue=ids.append)
+        comparisons.tasks,
+        "snapshot_build_task",
+        SimpleNamespace(enqueue=ids.append, queue_name="default"),
     )
     return ids
 
