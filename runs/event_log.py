@@ -6,6 +6,7 @@ the log can never miss an event: it is either in what it read or in what it hear
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -38,8 +39,14 @@ class EventLog:
         self.run = run
         self._seq: int | None = None
         self._layer = get_channel_layer()
+        # A coordinator's lane tools write to its log while its stream does: one at a time.
+        self._lock = asyncio.Lock()
 
     async def emit(self, kind: str, payload: dict[str, Any]) -> RunEvent:
+        async with self._lock:
+            return await self._emit(kind, payload)
+
+    async def _emit(self, kind: str, payload: dict[str, Any]) -> RunEvent:
         for attempt in range(WRITE_ATTEMPTS):
             if self._seq is None:
                 last = await RunEvent.objects.filter(run_id=self.run.pk).aaggregate(m=Max("seq"))

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import shutil
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 from agents.testing import ModelStep
@@ -17,7 +14,6 @@ from asgiref.sync import sync_to_async
 from django.urls import reverse
 from django.utils import timezone
 
-import runs.tasks
 from runs import presets
 from runs.lanes import (
     MAX_LANES,
@@ -31,39 +27,16 @@ from runs.lanes import (
 from runs.models import AgentConfig, LaneGroup, Run
 from runs.reaper import reap_stale_runs
 from sandboxes.models import SandboxSession
-from sandboxes.starters import seed_builtin_starters
 
 from ..conftest import PASSWORD
 from ..helpers import answer_step, config, events_of, shell_step, use_model
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("remove_lane_workspaces", "enqueued"),
+]
 
 GROUP_TIMEOUT = 90
-
-
-@pytest.fixture(autouse=True)
-def enqueued(monkeypatch) -> list[tuple]:
-    """Groups the code asked the task backend to execute; the tests execute them themselves."""
-    calls: list[tuple] = []
-    monkeypatch.setattr(
-        runs.tasks, "lane_group_execute_task", SimpleNamespace(enqueue=lambda *a: calls.append(a))
-    )
-    return calls
-
-
-@pytest.fixture(autouse=True)
-def _remove_lane_workspaces(transactional_db):
-    """Every lane gets a fresh local sandbox (a directory on this machine): remove them."""
-    yield
-    for session in SandboxSession.objects.all():
-        root = session.workspace_root
-        if root and os.path.isdir(root) and root not in {"/", os.path.expanduser("~")}:
-            shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def fullstack(db):
-    return next(m for m in seed_builtin_starters() if m.slug == "fullstack-sample")
 
 
 def make_lane(label: str, model: str, manifest, **spec) -> LaneSpec:
