@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 # How long a cancelled coordinator waits for a running lane call to stop and store its sandbox.
 CANCEL_WAIT_SECONDS = 30
+HOLD_POLLS = 20  # x 0.25 s: longer than the executor's cancel poll
 INPUT_SCHEMA = {
     "type": "object",
     "properties": {
@@ -105,7 +106,14 @@ class LaneTools:
             prompt=prompt,
         )
         await self.log.emit(
-            "lane_call", {"lane": lane.pk, "label": lane.label, "run": run.pk, "call": call_id}
+            "lane_call",
+            {
+                "lane": lane.pk,
+                "label": lane.label,
+                "run": run.pk,
+                "call": call_id,
+                "prompt": prompt[:2000],
+            },
         )
         await EventLog(run).emit_state()
         try:
@@ -118,7 +126,19 @@ class LaneTools:
             logger.warning("Lane call %s failed", run.pk, exc_info=True)
             await run_end_unstarted(run=run, status=Run.Status.FAILED, error=describe_error(error))
         await run.arefresh_from_db()
+        await self._hold_if_cancelling()
         return await self._outcome(lane, run)
+
+    async def _hold_if_cancelling(self) -> None:
+        """A lane that ended because its coordinator is being cancelled keeps its output: the
+        coordinator's watcher cancels this call within a poll, so the model is not asked again
+        to read outputs nobody wants."""
+        for _ in range(HOLD_POLLS):
+            if not await Run.objects.filter(
+                pk=self.coordinator.pk, cancel_requested=True
+            ).aexists():
+                return
+            await asyncio.sleep(0.25)
 
     async def _execute(self, lane: Lane, run: Run) -> None:
         from .executor import run_execute

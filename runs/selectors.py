@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
 
-from .models import AgentConfig, Approval, LaneGroup, Run, RunEvent, Thread
+from .models import AgentConfig, Approval, Lane, LaneGroup, Run, RunEvent, Thread
 
 USAGE_FIELDS = ("requests", "input_tokens", "output_tokens", "total_tokens")
 
@@ -37,6 +37,15 @@ def lane_groups_of(user) -> QuerySet[LaneGroup]:
 
 def lane_group_runs(group: LaneGroup) -> list[Run]:
     return list(group.runs.select_related("session").order_by("is_coordinator", "pk"))
+
+
+def lane_group_lanes(group: LaneGroup) -> list[Lane]:
+    """An agent-led group's lanes, each with its calls (oldest first) and its live preview."""
+    lanes = list(group.lanes.select_related("session"))
+    for lane in lanes:
+        lane.call_runs = list(lane.calls.order_by("pk"))
+        lane.preview = lane.session.previews.active().first()
+    return lanes
 
 
 def run_events(run: Run, *, after: int = 0) -> QuerySet[RunEvent]:

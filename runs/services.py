@@ -25,6 +25,7 @@ AGENT_FIELDS = (
     "tool_choice",
     "max_turns",
     "approvals",
+    "output_schema",
 )
 
 

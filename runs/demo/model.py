@@ -28,6 +28,16 @@ DEMO_LABEL = "Offline demo (scripted, no LLM)"
 _response_ids = itertools.count(1)
 
 
+def _turn(instructions, input, tools, output_schema) -> Turn:
+    return Turn(
+        input=input,
+        tool_names={tool.name for tool in tools},
+        instructions=instructions or "",
+        output_schema=output_schema,
+        tool_descriptions={tool.name: getattr(tool, "description", "") or "" for tool in tools},
+    )
+
+
 class DemoModel(Model):
     """Deterministic: the same prompt on the same workspace gives the same calls and answer."""
 
@@ -63,14 +73,7 @@ class DemoModel(Model):
         tracing,
         **kwargs,
     ) -> ModelResponse:
-        output = self.plan(
-            Turn(
-                input=input,
-                tool_names={tool.name for tool in tools},
-                instructions=system_instructions or "",
-                output_schema=output_schema,
-            )
-        )
+        output = self.plan(_turn(system_instructions, input, tools, output_schema))
         return ModelResponse(
             output=output,
             usage=self._usage(input, output),
@@ -88,14 +91,7 @@ class DemoModel(Model):
         tracing,
         **kwargs,
     ):
-        output = self.plan(
-            Turn(
-                input=input,
-                tool_names={tool.name for tool in tools},
-                instructions=system_instructions or "",
-                output_schema=output_schema,
-            )
-        )
+        output = self.plan(_turn(system_instructions, input, tools, output_schema))
         async for event in stream_events_for(
             output,
             self._usage(input, output),

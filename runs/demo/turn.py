@@ -19,6 +19,18 @@ class Turn:
     tool_names: set[str] = field(default_factory=set)
     instructions: str = ""
     output_schema: Any = None
+    # Function tools' descriptions by name (a coordinator's lanes describe themselves here).
+    tool_descriptions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def calls(self) -> dict[str, tuple[str, str]]:
+        """This turn's function calls so far: call id -> (tool name, arguments)."""
+        found = {}
+        for item in self._split()[1]:
+            get = item.get if isinstance(item, dict) else lambda k, o=item: getattr(o, k, None)
+            if get("type") == "function_call":
+                found[get("call_id")] = (get("name"), get("arguments") or "")
+        return found
 
     @property
     def prompt(self) -> str:
