@@ -198,6 +198,7 @@ def comparison_from_lane_group(*, owner, group: LaneGroup) -> Comparison:
                 stage = Version.Stage.PREVIEW
             else:
                 error = f"The preview {preview.get_status_display().lower()}: {preview.error}"
+            manifest = lane.session.manifest
             Version.objects.create(
                 comparison=comparison,
                 label=lane.label,
@@ -208,6 +209,7 @@ def comparison_from_lane_group(*, owner, group: LaneGroup) -> Comparison:
                 preview=preview,
                 stage=stage,
                 error=error,
+                files_changed=workspace_changes(lane.session, manifest) if manifest else [],
             )
     return comparison
 
