@@ -14,6 +14,7 @@ from django.db import IntegrityError
 from django.db.models import Max
 from django.template.loader import render_to_string
 
+from .images import images_store
 from .models import Run, RunEvent
 
 MESSAGE_TYPE = "run.event"
@@ -43,6 +44,8 @@ class EventLog:
         self._lock = asyncio.Lock()
 
     async def emit(self, kind: str, payload: dict[str, Any]) -> RunEvent:
+        if images := payload.pop("_images", None):
+            payload["images"] = await images_store(run_id=self.run.pk, images=images)
         async with self._lock:
             return await self._emit(kind, payload)
 

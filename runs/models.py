@@ -345,6 +345,22 @@ class Approval(models.Model):
         }
 
 
+class RunImage(models.Model):
+    """An image a tool returned during a run (runs.images), served to the run's owner."""
+
+    run = models.ForeignKey(Run, related_name="images", on_delete=models.CASCADE)
+    image = models.FileField(upload_to="run-images/%Y/%m/")
+    media_type = models.CharField(max_length=60)
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Image {self.pk} of run {self.run_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("run_image", args=[self.pk])
+
+
 class RunEvent(models.Model):
     """One entry of a run's event log, the source of truth for live pages and replays."""
 
