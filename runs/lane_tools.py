@@ -20,12 +20,14 @@ import json
 import logging
 import re
 
-from agents import FunctionTool
+from agents import FunctionTool, ToolOutputText
 from agents.tool_context import ToolContext
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from lib.errors import describe_error
 from sandboxes.models import Preview, SandboxSession
+from sandboxes.screenshots import ScreenshotFailed, screenshot_for_model
 from sandboxes.services import session_start
 
 from .event_log import EventLog
@@ -176,20 +178,42 @@ class LaneTools:
         if running:
             await asyncio.wait(running, timeout=CANCEL_WAIT_SECONDS)
 
-    async def _outcome(self, lane: Lane, run: Run) -> str:
-        """What the coordinator reads back: the lane's answer, or why it has none."""
+    async def _outcome(self, lane: Lane, run: Run) -> str | list:
+        """What the coordinator reads back: the lane's answer, or why it has none; a direction
+        that serves its app adds the preview's URL and a screenshot, as an image the model
+        sees (it can judge a design it has not read the code of)."""
         head = f"Lane “{lane.label}” (run #{run.pk})"
         if run.status != Run.Status.SUCCEEDED:
             reason = run.error or "no reason given"
             return f"{head} {run.get_status_display().lower()}: {reason}"
-        parts = [f"{head} succeeded.", run.final_output.strip() or "(no output)"]
-        if lane.serves_preview:
-            preview = await _serve(lane.session)
-            parts.append(
-                f"Preview #{preview.pk} of this direction is {preview.get_status_display().lower()}"
-                " (the dashboard shows it in the lane's column)."
-            )
-        return "\n".join(parts)
+        text = f"{head} succeeded.\n{run.final_output.strip() or '(no output)'}"
+        if not lane.serves_preview:
+            return text
+        preview = await _ready(await _serve(lane.session), settings.LANE_PREVIEW_WAIT_SECONDS)
+        where = f"p{preview.pk}.{settings.PREVIEW_DOMAIN}, through the dashboard"
+        if preview.status != Preview.Status.READY:
+            state = preview.get_status_display().lower()
+            why = f": {preview.error}" if preview.error else ""
+            return f"{text}\nPreview #{preview.pk} ({where}) is {state}{why}; no screenshot."
+        try:
+            shot, image = await screenshot_for_model(session=lane.session, preview=preview)
+        except ScreenshotFailed as error:
+            return f"{text}\nPreview: {where} (ready). The screenshot failed: {error}"
+        caption = (
+            f"{text}\nPreview: {where} (ready). Screenshot #{shot.pk} of it, "
+            f"{shot.width}x{shot.height}, follows."
+        )
+        return [ToolOutputText(text=caption), image]
+
+
+async def _ready(preview: Preview, seconds: int) -> Preview:
+    """The preview once it has booted (ready or failed), or as it is after `seconds`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while preview.status == Preview.Status.STARTING and loop.time() < deadline:
+        await asyncio.sleep(1)
+        await preview.arefresh_from_db(fields=["status", "error"])
+    return preview
 
 
 async def _serve(session: SandboxSession) -> Preview:

@@ -168,7 +168,8 @@ def test_homepage_directions_stream_pick_a_winner_and_open_as_a_comparison(alice
     shots(page, "directions-02-streaming")
 
     coordinator = page.get_by_test_id("coordinator")
-    coordinator.locator("[data-run-finished]").wait_for(timeout=GROUP_TIMEOUT)
+    # The directions wait for their previews (npm install, Vite) before they answer.
+    coordinator.locator("[data-run-finished]").wait_for(timeout=PREVIEW_TIMEOUT)
     expect(coordinator.get_by_test_id("run-status")).to_have_text("Succeeded")
     streamed = page.evaluate("window.__streamed")
     assert len(streamed) == 3 and all(n > 0 for n in streamed.values()), streamed
@@ -179,11 +180,19 @@ def test_homepage_directions_stream_pick_a_winner_and_open_as_a_comparison(alice
     winner = picks.filter(has=page.get_by_test_id("winner")).locator("h4").inner_text()
     assert winner in {"Split", "Centered", "Editorial"}
     expect(coordinator.get_by_test_id("recommendation")).to_contain_text(f"Ship {winner}")
-    # Each direction serves its preview.
+    # Each direction served its preview and handed the coordinator its screenshot: the lane
+    # cards show them, three different pictures; the coordinator's log shows what it was given.
+    thumbs = []
     for lane in lanes.all():
-        expect(lane.get_by_test_id("lane-preview")).to_contain_text(
-            "Preview ready", timeout=PREVIEW_TIMEOUT
-        )
+        expect(lane.get_by_test_id("lane-preview")).to_contain_text("Preview ready")
+        thumb = lane.get_by_test_id("lane-thumbnail")
+        expect(thumb).to_be_visible(timeout=30_000)
+        thumb.evaluate("(img) => img.complete || new Promise((r) => img.onload = r)")
+        assert thumb.evaluate("(img) => img.naturalWidth") == 1280
+        thumbs.append(page.request.get(thumb.get_attribute("src")).body())
+    assert len(set(thumbs)) == 3
+    expect(coordinator.get_by_test_id("tool-image")).to_have_count(3)
+    expect(picks.first).to_contain_text("judged from its screenshot too")
     shots(page, "directions-03-selection", focus=picks.first)
 
     # One click: the directions side by side, each its own app in its own layout.

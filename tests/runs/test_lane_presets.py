@@ -102,8 +102,9 @@ async def test_the_demo_reviewer_reads_the_file_as_it_is_not_a_fixed_answer(alic
 
 
 async def test_homepage_directions_differ_in_layout_and_the_coordinator_picks_a_winner(
-    alice, boots
+    alice, boots, settings
 ):
+    settings.LANE_PREVIEW_WAIT_SECONDS = 0  # the previews' boots are recorded, not run
     await sync_to_async(seed_builtin_starters)()
     brief = "A landing page for a green tea shop in Kyoto called Matcha House, listing sencha."
     group = await sync_to_async(presets.launch_homepage_directions)(

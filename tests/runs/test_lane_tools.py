@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 from agents.testing import ModelStep, function_call
 from agents.usage import Usage
 from asgiref.sync import sync_to_async
 
+from lib.images import parse_data_url, png_size
 from runs.lanes import LaneSpec, lane_group_cancel, lane_group_create, lane_group_execute
 from runs.models import Lane, LaneGroup, Run
 from runs.structured import REVIEW_FINDINGS_SCHEMA
-from sandboxes.models import SandboxSession
+from sandboxes.models import Preview, SandboxSession, Screenshot
+from sandboxes.services import session_start
+from tests.fakes.previews import SERVER
+from tests.images import distinct_colours
 
 from ..helpers import answer_step, config, events_of, shell_step, use_model
 
@@ -351,3 +356,90 @@ async def test_an_output_not_matching_the_schema_fails_the_run_saying_where(alic
     assert "$.findings[0]" in coordinator.error
     assert "'critical' is not one of" in coordinator.error
     assert coordinator.structured_output is None
+
+
+async def test_a_direction_returns_its_preview_and_a_real_screenshot_as_an_image(
+    alice, starter, supervisor, settings
+):
+    """A lane that serves its app waits for the preview, photographs it through the proxy with
+    Debian's chromium, and the coordinator's next request carries the picture as an image."""
+    settings.LANE_PREVIEW_WAIT_SECONDS = 60
+    page = "<body style='background:#4f46e5;color:#fff'><h1>Split direction</h1></body>"
+    use_model(
+        "designer",
+        [shell_step(f'printf "{page}" > index.html', "write"), answer_step("I built it.")],
+    )
+    use_model("other", [answer_step("unused")])
+    coordinator_model = use_model(
+        "coordinator",
+        [calls_step(("lane_split", "Build the split direction", "s")), answer_step("Split wins.")],
+    )
+    designer = config(model="designer", name="Homepage designer", capabilities=["shell"])
+    specs = [
+        LaneSpec(label=label, config=designer | {"model": model}, prompt="build", manifest=starter)
+        for label, model in (("Split", "designer"), ("Centered", "other"))
+    ]
+    specs[0].serves_preview = True
+    group = await create_group(alice, specs)
+    lane = await Lane.objects.select_related("session").aget(group=group, label="Split")
+    # The direction's app: a tiny HTTP server started as the preview the lane will find.
+    await session_start(session_id=lane.session_id)
+    preview = await Preview.objects.acreate(session_id=lane.session_id, command=SERVER)
+    supervisor(preview)
+
+    coordinator, [call] = await execute(group)
+
+    assert call.status == Run.Status.SUCCEEDED, call.error
+    assert coordinator.status == Run.Status.SUCCEEDED, coordinator.error
+    shot = await Screenshot.objects.aget(session_id=lane.session_id)
+    assert (shot.width, shot.height, shot.preview_id) == (1280, 800, preview.pk)
+    png = await sync_to_async(lambda: shot.image.read())()
+    (Path(__file__).parents[2] / "test-artifacts" / "lane-screenshot.png").write_bytes(png)
+    # The page the lane wrote, painted: its background and its heading's text.
+    assert png_size(png) == (1280, 800) and distinct_colours(png) > 2
+    # The coordinator read the lane's answer, the preview's address and the picture itself.
+    [output] = [
+        item["output"]
+        for item in coordinator_model.calls[1].input
+        if isinstance(item, dict) and item.get("type") == "function_call_output"
+    ]
+    [text] = [part["text"] for part in output if part["type"] == "input_text"]
+    assert "I built it." in text
+    assert f"p{preview.pk}.{settings.PREVIEW_DOMAIN}" in text and f"#{shot.pk}" in text
+    [image] = [part for part in output if part["type"] == "input_image"]
+    assert parse_data_url(image["image_url"]) == ("image/png", png)
+    # The coordinator's log shows the picture as an image, not as text.
+    [returned] = [e.payload for e in await events_of(coordinator) if e.kind == "tool_output"]
+    assert len(returned.get("images") or []) == 1
+
+
+async def test_a_direction_whose_preview_fails_says_so_without_a_screenshot(
+    alice, fullstack, supervisor, settings
+):
+    settings.LANE_PREVIEW_WAIT_SECONDS = 60
+    use_model("designer", [answer_step("Built.")])
+    use_model("other", [answer_step("unused")])
+    coordinator_model = use_model(
+        "coordinator",
+        [calls_step(("lane_split", "Build it", "s")), answer_step("No picture.")],
+    )
+    designer = config(model="designer", name="Homepage designer", capabilities=["shell"])
+    # The notes sample has no package.json at its root: `npm run dev` there fails.
+    specs = [
+        LaneSpec(
+            label=label, config=designer | {"model": model}, prompt="build", manifest=fullstack
+        )
+        for label, model in (("Split", "designer"), ("Centered", "other"))
+    ]
+    specs[0].serves_preview = True
+    group = await create_group(alice, specs)
+
+    coordinator, _ = await execute(group)
+
+    assert coordinator.status == Run.Status.SUCCEEDED, coordinator.error
+    preview = await Preview.objects.aget(session__lanes__label="Split")
+    assert preview.status == Preview.Status.FAILED
+    outputs = tool_outputs(coordinator_model.calls[1])
+    assert f"Preview #{preview.pk}" in outputs["s"] and "is failed" in outputs["s"]
+    assert "no screenshot" in outputs["s"]
+    assert not await Screenshot.objects.aexists()

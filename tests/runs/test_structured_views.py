@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from comparisons.models import Comparison, Version
@@ -16,7 +17,7 @@ from runs.structured import (
     OutputSchemaInvalid,
     output_schema_parse,
 )
-from sandboxes.models import Preview, SandboxSession
+from sandboxes.models import Preview, SandboxSession, Screenshot
 
 from ..conftest import login
 
@@ -30,6 +31,7 @@ AGENT = {
     "tool_choice": "auto",
     "max_turns": "10",
 }
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x02\x00\x00\x00\x02\x08\x02\x00\x00\x00"
 FINDING = {
     "lane": "Backend, Repository",
     "severity": "high",
@@ -225,7 +227,12 @@ def test_a_group_with_fewer_than_two_called_lanes_cannot_be_compared(client, ali
     assert not Comparison.objects.exists()
 
 
-def test_a_lane_s_preview_slot_refreshes_itself(client, alice, directions):
+def test_a_lane_s_preview_slot_refreshes_itself_while_its_coordinator_works(
+    client, alice, directions
+):
+    coordinator = Run.objects.create(
+        owner=alice, prompt="pick", lane_group=directions, is_coordinator=True, status="running"
+    )
     login(client, alice)
     lane = directions.lanes.get(label="Editorial")
 
@@ -241,3 +248,26 @@ def test_a_lane_s_preview_slot_refreshes_itself(client, alice, directions):
         directions.get_absolute_url(), headers={"HX-Request": "true", "HX-Target": "lane-0-preview"}
     )
     assert missing.status_code == 404
+
+    # Once the coordinator is done, the slot stops asking.
+    Run.objects.filter(pk=coordinator.pk).update(status=Run.Status.SUCCEEDED)
+    html = client.get(
+        directions.get_absolute_url(),
+        headers={"HX-Request": "true", "HX-Target": f"lane-{lane.pk}-preview"},
+    ).content.decode()
+    assert "hx-trigger" not in html
+
+
+def test_a_lane_card_shows_its_screenshot_to_its_owner(client, alice, bob, directions):
+    lane = directions.lanes.get(label="Split")
+    shot = Screenshot(session=lane.session, width=2, height=2)
+    shot.image.save("lane.png", ContentFile(PNG), save=True)
+    login(client, alice)
+
+    page = client.get(directions.get_absolute_url()).content.decode()
+
+    assert page.count('data-testid="lane-thumbnail"') == 1
+    assert f'src="{shot.get_absolute_url()}"' in page
+    assert client.get(shot.get_absolute_url()).status_code == 200
+    login(client, bob)
+    assert client.get(shot.get_absolute_url()).status_code == 404

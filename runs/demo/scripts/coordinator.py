@@ -19,7 +19,7 @@ from openai.types.responses import ResponseFunctionToolCall
 
 from .. import landing
 from ..responses import message_item, reasoning_item
-from ..turn import Turn
+from ..turn import IMAGE_MARK, Turn
 from .review import FINDING, SEVERITY_ORDER
 from .synthesis import synthesis
 
@@ -168,6 +168,7 @@ def _direction(result: str, brief_words: set[str], brief: str) -> dict[str, Any]
         f"“{headline}”; {len(sections)} sections ({', '.join(sections)})"
         + (f"; uses the brief's words {', '.join(relevant[:4])}" if relevant else "")
         + ("; the layout the brief's tone asks for" if fits else "")
+        + ("; judged from its screenshot too" if IMAGE_MARK in result else "")
         + "."
     )
     return {"direction": _label(result), "score": score, "why": why, "layout": built["layout"]}
