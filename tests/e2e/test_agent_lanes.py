@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import ARTIFACTS, login, shot
-from .test_versions import alice_previews, npm_works  # noqa: F401 (a fixture)
+from .conftest import ARTIFACTS, shot
+from .test_versions import npm_works  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.e2e
 
@@ -135,17 +135,6 @@ def test_agent_led_code_review_lists_the_planted_bugs_with_file_and_line(alice_p
         export.click()
     assert download.value.suggested_filename.endswith("-result.json")
     shots(page, "agent-review-02-findings", focus=table)
-
-
-@pytest.fixture
-def alice(new_context):
-    """alice; the previews her directions started are stopped afterwards (they run detached)."""
-    page = login(new_context(), "alice")
-    yield page
-    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
-    for n, status in alice_previews(page).items():
-        if status in ("starting", "ready"):
-            page.request.post(f"/previews/{n}/stop/", headers={"X-CSRFToken": csrf})
 
 
 @pytest.mark.usefixtures("npm_works")

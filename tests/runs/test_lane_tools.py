@@ -358,6 +358,17 @@ async def test_an_output_not_matching_the_schema_fails_the_run_saying_where(alic
     assert coordinator.structured_output is None
 
 
+async def directions_group(owner, manifest) -> LaneGroup:
+    """Two homepage lanes: "Split" (model "designer") serves its app, "Centered" ("other")."""
+    designer = config(name="Homepage designer", capabilities=["shell"])
+    specs = [
+        LaneSpec(label=label, config=designer | {"model": model}, prompt="build", manifest=manifest)
+        for label, model in (("Split", "designer"), ("Centered", "other"))
+    ]
+    specs[0].serves_preview = True
+    return await create_group(owner, specs)
+
+
 async def test_a_direction_returns_its_preview_and_a_real_screenshot_as_an_image(
     alice, starter, supervisor, settings
 ):
@@ -374,13 +385,7 @@ async def test_a_direction_returns_its_preview_and_a_real_screenshot_as_an_image
         "coordinator",
         [calls_step(("lane_split", "Build the split direction", "s")), answer_step("Split wins.")],
     )
-    designer = config(model="designer", name="Homepage designer", capabilities=["shell"])
-    specs = [
-        LaneSpec(label=label, config=designer | {"model": model}, prompt="build", manifest=starter)
-        for label, model in (("Split", "designer"), ("Centered", "other"))
-    ]
-    specs[0].serves_preview = True
-    group = await create_group(alice, specs)
+    group = await directions_group(alice, starter)
     lane = await Lane.objects.select_related("session").aget(group=group, label="Split")
     # The direction's app: a tiny HTTP server started as the preview the lane will find.
     await session_start(session_id=lane.session_id)
@@ -423,16 +428,8 @@ async def test_a_direction_whose_preview_fails_says_so_without_a_screenshot(
         "coordinator",
         [calls_step(("lane_split", "Build it", "s")), answer_step("No picture.")],
     )
-    designer = config(model="designer", name="Homepage designer", capabilities=["shell"])
     # The notes sample has no package.json at its root: `npm run dev` there fails.
-    specs = [
-        LaneSpec(
-            label=label, config=designer | {"model": model}, prompt="build", manifest=fullstack
-        )
-        for label, model in (("Split", "designer"), ("Centered", "other"))
-    ]
-    specs[0].serves_preview = True
-    group = await create_group(alice, specs)
+    group = await directions_group(alice, fullstack)
 
     coordinator, _ = await execute(group)
 
