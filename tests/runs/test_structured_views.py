@@ -271,3 +271,17 @@ def test_a_lane_card_shows_its_screenshot_to_its_owner(client, alice, bob, direc
     assert client.get(shot.get_absolute_url()).status_code == 200
     login(client, bob)
     assert client.get(shot.get_absolute_url()).status_code == 404
+
+
+def test_the_admin_shows_a_group_s_lanes_and_a_lane_call_s_links(client, directions):
+    from django.contrib.auth import get_user_model
+
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+    page = client.get(reverse("admin:runs_lanegroup_change", args=[directions.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "lane_split" in html and "lane_editorial" in html
+    call = Run.objects.filter(lane__isnull=False).first()
+    page = client.get(reverse("admin:runs_run_change", args=[call.pk]))
+    assert page.status_code == 200 and 'name="lane"' in page.content.decode()
