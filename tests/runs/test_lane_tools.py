@@ -440,3 +440,36 @@ async def test_a_direction_whose_preview_fails_says_so_without_a_screenshot(
     assert f"Preview #{preview.pk}" in outputs["s"] and "is failed" in outputs["s"]
     assert "no screenshot" in outputs["s"]
     assert not await Screenshot.objects.aexists()
+
+
+async def test_a_queued_lane_call_whose_coordinator_died_is_reaped(alice, fullstack, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from runs.reaper import reap_stale_runs
+
+    group = await create_group(
+        alice, [lane("Frontend", "front", fullstack), lane("Backend", "back", fullstack)]
+    )
+    coordinator = await Run.objects.aget(lane_group=group, is_coordinator=True)
+    front = await Lane.objects.aget(group=group, label="Frontend")
+    # What a restart leaves: the coordinator running with a stale heartbeat, a call queued
+    # behind its lane's first call, and no process left to start it.
+    long_ago = timezone.now() - timedelta(seconds=settings.RUN_STALE_SECONDS * 3)
+    await Run.objects.filter(pk=coordinator.pk).aupdate(
+        status=Run.Status.RUNNING, started_at=long_ago, heartbeat_at=long_ago
+    )
+    queued = await Run.objects.acreate(
+        owner=alice, session_id=front.session_id, lane=front, parent=coordinator, prompt="later"
+    )
+
+    assert await reap_stale_runs() == 2
+
+    await coordinator.arefresh_from_db()
+    await queued.arefresh_from_db()
+    assert coordinator.status == Run.Status.INTERRUPTED
+    assert queued.status == Run.Status.INTERRUPTED
+    assert queued.error == "Its coordinator ended before this lane call started."
+    last = (await events_of(queued))[-1]
+    assert last.kind == "state" and last.payload["status"] == "interrupted"
