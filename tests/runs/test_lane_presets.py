@@ -150,3 +150,38 @@ def test_the_homepage_preset_refuses_an_empty_brief_or_too_many_directions(alice
     with pytest.raises(LaneGroupRefused, match="2 to 6 directions"):
         presets.launch_homepage_directions(owner=alice, model="demo", brief="A shop", directions=7)
     assert not LaneGroup.objects.exists()
+
+
+def test_a_fixed_fan_out_demo_coordinator_with_a_schema_answers_in_it():
+    """Fixed fan-out: the lanes' outcomes are in the coordinator's prompt, not tool outputs."""
+    import json
+
+    from runs.demo import DemoModel
+    from runs.demo.turn import Turn
+    from runs.lanes import coordinator_prompt
+    from runs.structured import REVIEW_FINDINGS_SCHEMA, JsonSchemaOutput
+
+    backend = Run(
+        lane_label="Backend",
+        status=Run.Status.SUCCEEDED,
+        final_output="- [high] backend/app.py:13 — SQL built from strings. Fix: Parameters.",
+    )
+    frontend = Run(lane_label="Frontend", status=Run.Status.FAILED, error="model down")
+    prompt = coordinator_prompt("Merge the findings.", [backend, frontend])
+    schema = JsonSchemaOutput(REVIEW_FINDINGS_SCHEMA)
+
+    [message] = DemoModel().plan(Turn(input=prompt, output_schema=schema))
+
+    answer = schema.validate_json(message.content[0].text)
+    assert answer["findings"] == [
+        {
+            "lane": "Backend",
+            "severity": "high",
+            "file": "backend/app.py",
+            "line": 13,
+            "finding": "SQL built from strings.",
+            "fix": "Parameters.",
+        }
+    ]
+    assert "Lanes that did not report: Frontend." in answer["summary"]
+    assert json.loads(message.content[0].text) == answer
