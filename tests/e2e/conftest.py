@@ -257,12 +257,20 @@ def shot(page, name: str) -> None:
     # Previews are out-of-process iframes (another site): wait until each has painted, or the
     # full-page screenshot may catch one blank. One scrolled out of view never gets an animation
     # frame (Chromium throttles it): wait for it at most 1.5 s.
+    from playwright.sync_api import Error as PlaywrightError
+
     for frame in page.frames:
         if PREVIEW_URL.match(frame.url):
-            frame.evaluate(
-                "new Promise((r) => { requestAnimationFrame(() => setTimeout(r, 300));"
-                " setTimeout(r, 1500); })"
-            )
+            try:
+                frame.evaluate(
+                    "new Promise((r) => { requestAnimationFrame(() => setTimeout(r, 300));"
+                    " setTimeout(r, 1500); })"
+                )
+            except PlaywrightError as error:
+                # A preview reloading meanwhile (its entry redirect, Vite's reload) is painting
+                # anew: nothing to wait for in the document that went away.
+                if "Execution context was destroyed" not in str(error):
+                    raise
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
