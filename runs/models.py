@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
@@ -359,6 +361,13 @@ class RunImage(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("run_image", args=[self.pk])
+
+
+@receiver(post_delete, sender=RunImage)
+def _remove_image_file(sender, instance: RunImage, **kwargs) -> None:
+    """A deleted image (its run's deletion included) takes its file along."""
+    if instance.image:
+        instance.image.delete(save=False)
 
 
 class RunEvent(models.Model):

@@ -5,6 +5,8 @@ import base64
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.urls import reverse
 
 from lib.secrets import is_sealed, unseal
@@ -275,3 +277,10 @@ class Screenshot(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("screenshot_image", args=[self.pk])
+
+
+@receiver(post_delete, sender=Screenshot)
+def _remove_screenshot_file(sender, instance: Screenshot, **kwargs) -> None:
+    """A deleted screenshot (its session's deletion included) takes its file along."""
+    if instance.image:
+        instance.image.delete(save=False)

@@ -51,6 +51,9 @@ def test_search_ranks_the_relevant_page_first_and_fetch_returns_it_with_its_sour
     assert "No document matches" in search_text("zzqxv")
 
 
+# Marked like every async test of the suite: without it, run after the browser tests (whose
+# sync Playwright stays open), pytest-asyncio found a running loop and could not start.
+@pytest.mark.django_db(transaction=True)
 async def test_the_server_answers_only_the_dashboard():
     server = await asyncio.to_thread(builtin_server)
     request = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}

@@ -3,6 +3,8 @@ can run code on the dashboard's origin (an SVG opened on its own is sandboxed)."
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.core.files.base import ContentFile
 from django.test import Client
@@ -39,3 +41,11 @@ def test_an_svg_is_served_sandboxed_without_scripts(alice, alice_run):
     assert "script-src" not in policy
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Type"] == "image/svg+xml"
+
+
+def test_deleting_a_run_removes_its_image_files(alice_run):
+    image = stored(alice_run, b"\x89PNG\r\n\x1a\nrest", "image/png")
+    path = image.image.path
+    assert os.path.exists(path)
+    alice_run.delete()
+    assert not os.path.exists(path)

@@ -5,6 +5,7 @@ preview, and only for a short while."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -114,3 +115,13 @@ def test_a_screenshot_grant_opens_only_its_owners_preview_and_expires(
     preview.session.owner.is_active = False
     preview.session.owner.save()
     assert allows(grant, preview.pk) is None
+
+
+def test_deleting_a_sandbox_removes_its_screenshot_files(alice_session):
+    shot = screenshot_of(alice_session)
+    path = shot.image.path
+    with open(path, "rb") as file:
+        assert file.read() == PNG
+    alice_session.delete()
+    assert not Screenshot.objects.exists()
+    assert not os.path.exists(path)
