@@ -4,6 +4,7 @@ from . import views
 
 urlpatterns = [
     path("manifests/<int:pk>/compare/", views.comparison_new, name="comparison_new"),
+    path("lanes/<int:pk>/compare/", views.comparison_from_lanes, name="comparison_from_lanes"),
     path("comparisons/", views.comparison_list, name="comparison_list"),
     path("comparisons/<int:pk>/", views.comparison_detail, name="comparison_detail"),
     path(

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
 from lib.once import once_per_form
 from runs.forms import AgentForm
-from runs.selectors import session_latest_run, thread_turns, usage_of
+from runs.selectors import lane_groups_of, session_latest_run, thread_turns, usage_of
 from sandboxes import selectors as sandbox_selectors
 from sandboxes.grants import grant_for_user, preview_entry_url
 from sandboxes.models import Preview
@@ -61,6 +61,7 @@ def _version_cards(request: HttpRequest, versions) -> list[dict]:
     refine, or a run started from the session page), while its iframe shows the live app."""
     cards = []
     for version in versions:
+        version = services.version_follow_preview(version=version)
         preview = version.preview
         frame_url = None
         if preview is not None and preview.status == Preview.Status.READY:
@@ -125,6 +126,19 @@ def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         context |= {"card": cards[0], "card_part": True}
         return render(request, CARD_PARTS[part[1]], context)
     return render(request, "comparisons/comparison_detail.html", context)
+
+
+@require_POST
+@once_per_form
+def comparison_from_lanes(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Open an agent-led group's lanes (homepage directions) side by side, in one click."""
+    group = get_object_or_404(lane_groups_of(request.user), pk=pk)
+    try:
+        comparison = services.comparison_from_lane_group(owner=request.user, group=group)
+    except services.ComparisonRefused as error:
+        messages.error(request, str(error))
+        return htmx_redirect(request, group.get_absolute_url())
+    return htmx_redirect(request, comparison.get_absolute_url())
 
 
 @require_POST

@@ -316,6 +316,9 @@ MEDIA_ROOT = DATA_DIR / "media"
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # Longest wait for a preview's page to load and its network to go idle.
 SCREENSHOT_TIMEOUT_SECONDS = envint("SCREENSHOT_TIMEOUT_SECONDS", 30)
+# A homepage lane waits this long for its preview, then hands its URL and screenshot to the
+# coordinator (0: do not wait, report the preview as it is).
+LANE_PREVIEW_WAIT_SECONDS = envint("LANE_PREVIEW_WAIT_SECONDS", 300)
 PREVIEW_LOG_DIR = DATA_DIR / "preview-logs"
 # A share link keeps a production build of each shared preview (comparisons.snapshots): at most
 # this many bytes of built files per snapshot, built within this many seconds.

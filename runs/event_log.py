@@ -6,6 +6,7 @@ the log can never miss an event: it is either in what it read or in what it hear
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -45,10 +46,16 @@ class EventLog:
         self._seq: int | None = None
         self._layer = get_channel_layer()
         self._publish_failed = False  # log one warning per outage, not one per event
+        # A coordinator's lane tools write to its log while its stream does: one at a time.
+        self._lock = asyncio.Lock()
 
     async def emit(self, kind: str, payload: dict[str, Any]) -> RunEvent:
         if images := payload.pop("_images", None):
             payload["images"] = await images_store(run_id=self.run.pk, images=images)
+        async with self._lock:
+            return await self._emit(kind, payload)
+
+    async def _emit(self, kind: str, payload: dict[str, Any]) -> RunEvent:
         for attempt in range(WRITE_ATTEMPTS):
             if self._seq is None:
                 last = await RunEvent.objects.filter(run_id=self.run.pk).aaggregate(m=Max("seq"))

@@ -63,7 +63,7 @@ async def reap_stale_runs() -> int:
             if run.session_id:
                 session = await SandboxSession.objects.aget(pk=run.session_id)
                 await session_release_after_crash(session=session)
-    return count + await _reap_orphaned_coordinators(cutoff)
+    return count + await _reap_orphaned_coordinators(cutoff) + await _reap_orphaned_lane_calls()
 
 
 async def _reap_orphaned_coordinators(cutoff) -> int:
@@ -83,6 +83,23 @@ async def _reap_orphaned_coordinators(cutoff) -> int:
             run=run,
             status=Run.Status.INTERRUPTED,
             error="The process running this lane group stopped before the coordinator started.",
+        ):
+            count += 1
+    return count
+
+
+async def _reap_orphaned_lane_calls() -> int:
+    """A lane call queued behind another call to its lane is started by its coordinator's
+    process; once that coordinator has ended (it died, or was reaped), nothing will."""
+    count = 0
+    orphans = Run.objects.filter(parent__isnull=False, status=Run.Status.QUEUED).exclude(
+        parent__status__in=Run.ACTIVE_STATUSES
+    )
+    async for run in orphans:
+        if await run_end_unstarted(
+            run=run,
+            status=Run.Status.INTERRUPTED,
+            error="Its coordinator ended before this lane call started.",
         ):
             count += 1
     return count

@@ -26,6 +26,7 @@ AGENT_FIELDS = (
     "tool_choice",
     "max_turns",
     "approvals",
+    "output_schema",
 )
 
 

@@ -6,6 +6,7 @@ urlpatterns = [
     path("sessions/<int:session_pk>/runs/", runs.run_create, name="run_create"),
     path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
     path("runs/<int:pk>/cancel/", runs.run_cancel, name="run_cancel"),
+    path("runs/<int:pk>/result.json", runs.run_result_json, name="run_result_json"),
     path("runs/images/<int:pk>", runs.run_image, name="run_image"),
     path(
         "runs/<int:pk>/approvals/<int:approval_pk>/",

@@ -1,8 +1,10 @@
 import hashlib
+import json
 
 from django import template
 
 from lib.diffs import classify_lines
+from runs import structured
 
 register = template.Library()
 
@@ -18,3 +20,14 @@ def dom_id(run_id, item_id) -> str:
 def patch_lines(patch: str) -> list[tuple[str, str]]:
     """Classify apply_patch lines so the page can show them as a readable diff."""
     return classify_lines(patch)
+
+
+@register.filter
+def result_kind(value) -> str:
+    """How a structured result shows: "findings" (a table), "selection" (cards) or "data"."""
+    return structured.result_kind(value)
+
+
+@register.filter
+def pretty_json(value) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)

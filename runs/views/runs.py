@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -120,6 +120,18 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if htmx_target(request) == "run-follow-up":
         return render(request, "runs/_run_follow_up.html", context)
     return render(request, "runs/run_detail.html", context)
+
+
+def run_result_json(request: HttpRequest, pk: int) -> HttpResponse:
+    """A run's structured result (declared by its output schema) as a JSON download."""
+    run = _get_run_for_user(request, pk)
+    if run.structured_output is None:
+        raise Http404("This run has no structured result.")
+    response = JsonResponse(
+        run.structured_output, safe=False, json_dumps_params={"indent": 2, "ensure_ascii": False}
+    )
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-result.json"'
+    return response
 
 
 @require_POST
