@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
+from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_refuse, htmx_target
 from lib.once import once_per_form
 from runs.forms import AgentForm
 from runs.selectors import session_latest_run, thread_turns, usage_of
@@ -148,12 +148,10 @@ def version_refine(request: HtmxHttpRequest, pk: int, version_pk: int) -> HttpRe
     [card] = _version_cards(request, [version])
     card["refine_form"] = form
     context = {"comparison": comparison, "card": card, "card_part": True, "refine_error": error}
-    return render(
-        request,
-        "comparisons/_version_facts.html",
-        context,
-        status=400 if error or form.errors else 200,
-    )
+    response = render(request, "comparisons/_version_facts.html", context)
+    if error or form.errors:
+        return htmx_refuse(response, f"version-{version.pk}-facts")
+    return response
 
 
 @require_POST

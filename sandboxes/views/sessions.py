@@ -191,9 +191,11 @@ def render_session_page(
     thread=None,
     follow_up_form=None,
     status: int = 200,
+    fragment: str | None = None,
 ) -> HttpResponse:
     """The session page: the conversation (turns, then the box for the next one) beside the
-    preview and the files. A fragment alone when htmx asks for one (SESSION_FRAGMENTS)."""
+    preview and the files. A fragment alone when htmx asks for one (SESSION_FRAGMENTS), or
+    when the caller names one (`fragment`, a key of SESSION_FRAGMENTS)."""
     if thread is None:
         thread = run_selectors.thread_for_page(session, request.GET.get("thread"))
         if thread is None and request.GET.get("thread"):
@@ -209,7 +211,9 @@ def render_session_page(
         **conversation_context(session, thread, follow_up_form),
         **session_preview_frame(request, session),
     }
-    template = SESSION_FRAGMENTS.get(htmx_target(request) or "", "sandboxes/session_detail.html")
+    template = SESSION_FRAGMENTS.get(
+        fragment or htmx_target(request) or "", "sandboxes/session_detail.html"
+    )
     return render(request, template, context, status=status)
 
 
