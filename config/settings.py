@@ -216,6 +216,9 @@ DEMO_MODEL_DELAY = float(os.environ.get("DEMO_MODEL_DELAY", "0.04"))
 # A running run writes a heartbeat this often; one silent for RUN_STALE_SECONDS is interrupted.
 RUN_HEARTBEAT_SECONDS = envint("RUN_HEARTBEAT_SECONDS", 5)
 RUN_STALE_SECONDS = envint("RUN_STALE_SECONDS", 60)
+# A local sandbox with no run for this long is paused (its previews stop; its workspace is
+# kept; Resume brings it back). 0: never. The sandbox page shows the time left and extends it.
+SANDBOX_IDLE_MINUTES = envint("DASHBOARD_SANDBOX_IDLE_MINUTES", 30)
 # A run waiting this long for a person's approval is ended (status "timed out") by the reaper.
 RUN_APPROVAL_TIMEOUT_SECONDS = envint("RUN_APPROVAL_TIMEOUT_SECONDS", 3600)
 # Largest tool output kept in one event (the full text still reaches the model).

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from sandboxes.models import SandboxSession
+from sandboxes.services import session_touch
 
 from .event_log import EventLog
 from .mcp import http_server_spec
@@ -86,6 +87,7 @@ def run_start(
             thread=thread,
             turn=thread.runs.count() + 1,
         )
+        session_touch(session=session)
         transaction.on_commit(lambda: run_execute_task.enqueue(run.pk))
     return run
 

@@ -236,16 +236,26 @@ async def session_resume(*, session: SandboxSession) -> None:
     if session.status != SandboxSession.Status.PAUSED:
         raise SessionNotReady(f"The sandbox is {session.get_status_display().lower()}.")
     session.status = SandboxSession.Status.RUNNING
-    await session.asave(update_fields=["status"])
+    session.timeout_at = _timeout_at(get_backend(session.backend), session)
+    await session.asave(update_fields=["status", "timeout_at"])
     async with sandbox_attached(session):
         pass
+
+
+def session_touch(*, session: SandboxSession) -> None:
+    """Something happened on a local sandbox (a run started): its idle deadline starts again."""
+    if session.is_local and session.timeout_at is not None:
+        seconds = get_backend(session.backend).timeout_seconds(session.options) or 0
+        session.timeout_at = timezone.now() + timedelta(seconds=seconds)
+        SandboxSession.objects.filter(pk=session.pk).update(timeout_at=session.timeout_at)
 
 
 async def session_extend(*, session: SandboxSession, seconds: int) -> None:
     """Push the provider's timeout `seconds` from now (E2B's set_timeout)."""
     backend = get_backend(session.backend)
-    async with sandbox_attached(session) as sdk_session:
-        await backend.extend(sdk_session, seconds)
+    if not session.is_local:  # a local sandbox's idle limit is the dashboard's own
+        async with sandbox_attached(session) as sdk_session:
+            await backend.extend(sdk_session, seconds)
     session.timeout_at = timezone.now() + timedelta(seconds=seconds)
     await session.asave(update_fields=["timeout_at"])
 

@@ -116,6 +116,14 @@ def test_every_page_fits_a_phone(new_context):
     expect(page.get_by_test_id("version-stage").first).to_have_text("Ready", timeout=BUILD_TIMEOUT)
     expect(page.get_by_test_id("version-frame").first).to_be_visible()
     tour.visit("comparison")
+    # A refused refine (nothing written) changes its card's facts only (tests/e2e/test_refusals).
+    first = page.get_by_test_id("version").first
+    refine = first.locator("form.refine")
+    refine.locator("textarea[name=prompt]").evaluate("(el) => { el.required = false; }")
+    refine.get_by_test_id("refine").click()
+    expect(first.locator("form.refine")).to_contain_text("Write what to change in this version.")
+    expect(page.locator("header.topbar")).to_have_count(1)
+    expect(first.get_by_test_id("version-frame")).to_be_visible()
     preview_id = next(n for n in range(1, 20) if page.request.get(f"/previews/{n}/").ok)
     tour.visit("preview", f"/previews/{preview_id}/")
     tour.visit("comparisons", "/comparisons/")
@@ -132,5 +140,4 @@ def test_every_page_fits_a_phone(new_context):
     outsider_tour.visit("login", "/login/")
     tour.overflowing.update(outsider_tour.overflowing)
 
-    tour.visit("not-found", "/sessions/999999/")
     assert not tour.overflowing, f"pages wider than a phone: {tour.overflowing}"

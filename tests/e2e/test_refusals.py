@@ -30,7 +30,9 @@ def assert_page_intact(page: Page) -> None:
 def send_blank(page: Page, form_selector: str, button: str) -> None:
     """Submit `form_selector` with an empty prompt (the browser's own `required` check off)."""
     form = page.locator(form_selector)
-    form.locator("textarea[name=prompt]").evaluate("(el) => { el.required = false; el.value = '  '; }")
+    form.locator("textarea[name=prompt]").evaluate(
+        "(el) => { el.required = false; el.value = '  '; }"
+    )
     form.get_by_role("button", name=button).click()
 
 
