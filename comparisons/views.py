@@ -122,6 +122,15 @@ def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+def comparison_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    comparison = _get_comparison_for_user(request, pk)
+    title = comparison.title
+    comparison.delete()  # its share links go with it; its sandboxes stay under Sandboxes
+    messages.success(request, f"“{title}” was deleted with its share links; its sandboxes stay.")
+    return redirect("comparison_list")
+
+
+@require_POST
 def version_refine(request: HtmxHttpRequest, pk: int, version_pk: int) -> HttpResponse:
     """ "Refine": a follow-up turn in one version's sandbox; the card follows it. (A second
     submission while the turn runs is refused by run_start: one turn at a time.)"""

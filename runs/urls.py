@@ -6,6 +6,7 @@ urlpatterns = [
     path("sessions/<int:session_pk>/runs/", runs.run_create, name="run_create"),
     path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
     path("runs/<int:pk>/cancel/", runs.run_cancel, name="run_cancel"),
+    path("runs/<int:pk>/delete/", runs.run_delete, name="run_delete"),
     path(
         "runs/<int:pk>/approvals/<int:approval_pk>/",
         runs.approval_decide,
@@ -25,4 +26,5 @@ urlpatterns = [
     path("lanes/new/", lanes.lane_group_new, name="lane_group_new"),
     path("lanes/<int:pk>/", lanes.lane_group_detail, name="lane_group_detail"),
     path("lanes/<int:pk>/cancel/", lanes.lane_group_cancel, name="lane_group_cancel"),
+    path("lanes/<int:pk>/delete/", lanes.lane_group_delete, name="lane_group_delete"),
 ]

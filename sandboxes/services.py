@@ -208,6 +208,24 @@ async def session_shutdown(*, session: SandboxSession) -> None:
     await session.asave(update_fields=["status", "stopped_at", "last_error"])
 
 
+async def session_delete(*, session: SandboxSession) -> None:
+    """Shut it down (its runs stop, its previews' processes end, its workspace is removed), then
+    forget it with its runs, conversations and previews. Comparisons keep their other versions."""
+    if session.status != SandboxSession.Status.STOPPED:
+        await session_shutdown(session=session)
+    if session.is_local and session.workspace_root:
+        # A shutdown that could not reach the sandbox leaves its folder behind.
+        await sync_to_async(_remove_workspace)(session.workspace_root)
+    await session.adelete()
+
+
+def _remove_workspace(root: str) -> None:
+    """Remove a local workspace, only ever one under SANDBOX_WORKSPACE_DIR."""
+    path = Path(root).resolve()
+    if path.is_relative_to(Path(settings.SANDBOX_WORKSPACE_DIR).resolve()):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 async def _refuse_if_busy(session: SandboxSession) -> None:
     if reason := await hooks.session_busy_reason(session):
         raise SessionBusy(reason)

@@ -7,6 +7,7 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_refuse, htmx_target
@@ -126,6 +127,18 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if htmx_target(request) == "run-follow-up":
         return render(request, "runs/_run_follow_up.html", context)
     return render(request, "runs/run_detail.html", context)
+
+
+@require_POST
+def run_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    run = _get_run_for_user(request, pk)
+    back = run.session.get_absolute_url() if run.session else reverse("home")
+    if run.is_active:
+        messages.error(request, "This run is still active: cancel it first, then delete it.")
+        return htmx_redirect(request, run.get_absolute_url())
+    run.delete()
+    messages.success(request, f"Run #{pk} was deleted with its log.")
+    return htmx_redirect(request, back)
 
 
 @require_POST

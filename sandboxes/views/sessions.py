@@ -222,6 +222,18 @@ def session_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+async def session_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    user = await request.auser()
+    session = await aget_object_or_404(SandboxSession, pk=pk, owner=user)
+    name = session.name
+    await services.session_delete(session=session)
+    await sync_to_async(messages.success)(
+        request, f"Sandbox “{name}” was deleted with its runs and workspace."
+    )
+    return htmx_redirect(request, reverse("session_list"))
+
+
+@require_POST
 async def session_shutdown(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     # Async so the cancel events of its runs are broadcast from the server's own loop.
     user = await request.auser()
