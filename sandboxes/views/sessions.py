@@ -6,6 +6,7 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -99,7 +100,9 @@ async def session_bulk_shutdown(request: HtmxHttpRequest) -> HttpResponse:
     async for session in sessions:
         await services.session_shutdown(session=session)
         count += 1
-    await sync_to_async(messages.success)(request, f"Shut down {count} sandbox(es).")
+    await sync_to_async(messages.success)(
+        request, f"Shut down {count} sandbox{pluralize(count, 'es')}."
+    )
     return redirect(reverse("session_list"))
 
 

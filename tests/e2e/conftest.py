@@ -243,12 +243,17 @@ def shot(page, name: str) -> None:
     # Previews are out-of-process iframes (another site): wait until each has painted, or the
     # full-page screenshot may catch one blank. One scrolled out of view never gets an animation
     # frame (Chromium throttles it): wait for it at most 1.5 s.
+    from playwright.sync_api import Error
+
     for frame in page.frames:
         if PREVIEW_URL.match(frame.url):
-            frame.evaluate(
-                "new Promise((r) => { requestAnimationFrame(() => setTimeout(r, 300));"
-                " setTimeout(r, 1500); })"
-            )
+            try:
+                frame.evaluate(
+                    "new Promise((r) => { requestAnimationFrame(() => setTimeout(r, 300));"
+                    " setTimeout(r, 1500); })"
+                )
+            except Error:  # it navigated meanwhile (the entry redirect, a Vite reload)
+                page.wait_for_timeout(500)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
