@@ -280,14 +280,43 @@ def share_legacy(request: HttpRequest, token: str) -> HttpResponse:
     return redirect(f"{reverse('share_open')}#{token}")
 
 
-@login_not_required
-def share_page(request: HttpRequest, pk: int) -> HttpResponse:
+def _share_from_cookie(request: HttpRequest, pk: int) -> tuple[ShareLink | None, str]:
+    """The share this browser opened (its cookie on the share's own path), or why not."""
     token = request.COOKIES.get(_share_cookie(pk), "")
     share = selectors.share_get_by_token(token) if token else None
     if share is None or share.pk != pk:
-        if not token:
-            return _share_gone(request, "no-token")
-        return _share_gone(request)
+        return None, "" if token else "no-token"
+    return share, ""
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@login_not_required
+def share_preview_open(request: HttpRequest, pk: int, preview_pk: int) -> HttpResponse:
+    """A shared preview full size in its own tab, through the share's own grant (made now, so
+    the link on the share page never goes stale). Its iframe's cookie belongs to the share
+    page's partition: a new tab enters again."""
+    share, reason = _share_from_cookie(request, pk)
+    if share is None:
+        return _share_gone(request, reason)
+    shared, _added = selectors.shared_versions(share)
+    preview = next(
+        (item.preview for item in shared if item.preview and item.preview.pk == preview_pk), None
+    )
+    if preview is None or preview.status != Preview.Status.READY:
+        raise Http404("This preview is not part of the share, or it is offline.")
+    return _no_store(redirect(preview_entry_url(request, preview, grant_for_share(preview, share))))
+
+
+@login_not_required
+def share_page(request: HttpRequest, pk: int) -> HttpResponse:
+    share, reason = _share_from_cookie(request, pk)
+    if share is None:
+        return _share_gone(request, reason)
 
     shared, added = selectors.shared_versions(share)
     cards = [
@@ -301,12 +330,12 @@ def share_page(request: HttpRequest, pk: int) -> HttpResponse:
         }
         for item in shared
     ]
+    focus = request.GET.get("focus", "")
+    focus = int(focus) if focus.isdecimal() else None
     title = share.comparison.title if share.comparison else share.preview.session.name
     response = render(
         request,
         "comparisons/share_page.html",
-        {"share": share, "title": title, "cards": cards, "added": added},
+        {"share": share, "title": title, "cards": cards, "added": added, "focus": focus},
     )
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _no_store(response)

@@ -26,7 +26,7 @@ from sandboxes.services import sandbox_attached
 from .agents_factory import build_agent
 from .approvals import approvals_record, seal_state, state_with_decisions
 from .event_log import EventLog
-from .mcp import connect_servers
+from .mcp import MCPServerUnavailable, connect_servers
 from .models import Run
 from .sdk_events import StreamNormaliser
 from .threads import thread_history_save, turn_input
@@ -90,6 +90,10 @@ class Executor:
             run.error = "The server stopped while this run was executing."
             await self._finish()
             raise
+        except MCPServerUnavailable as error:
+            logger.warning("Run %s failed: %s", run.pk, error)
+            run.status = Run.Status.FAILED
+            run.error = str(error)
         except Exception as error:
             logger.warning("Run %s failed", run.pk, exc_info=True)
             run.status = Run.Status.FAILED
