@@ -63,8 +63,10 @@ class Tour:
         self.visited.append(name)
 
 
-def test_every_page_fits_a_phone(new_context):
-    page = login(new_context(), "alice")
+def test_a_new_users_walk_fits_a_phone_and_each_next_step_works(new_context):
+    context = new_context()
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = login(context, "alice")
     tour = Tour(page)
     tour.visit("login-home", "/")
 
@@ -77,6 +79,11 @@ def test_every_page_fits_a_phone(new_context):
     manifest_url = page.url
     tour.visit("starter")
     tour.visit("compare-new", f"{manifest_url}compare/")
+    # Two version slots to start with; more on demand.
+    slots = page.locator("[data-slot]:visible")
+    expect(slots).to_have_count(2)
+    page.get_by_test_id("add-version-slot").click()
+    expect(slots).to_have_count(3)
 
     # A sandbox, a run in it, its workspace.
     session_id = open_sandbox(page)
@@ -103,6 +110,8 @@ def test_every_page_fits_a_phone(new_context):
     page.wait_for_url(re.compile(r"/lanes/\d+/$"))
     page.locator("[data-testid=coordinator] [data-run-finished]").wait_for(timeout=GROUP_TIMEOUT)
     tour.visit("lanes")
+    group_url = page.url
+    expect(page.get_by_test_id("cancel-group")).to_have_count(0)  # every lane has ended
 
     # Two versions side by side, one's preview, a share link opened logged out.
     page.goto(f"{manifest_url}compare/")
@@ -126,10 +135,25 @@ def test_every_page_fits_a_phone(new_context):
     expect(first.get_by_test_id("version-frame")).to_be_visible()
     preview_id = next(n for n in range(1, 20) if page.request.get(f"/previews/{n}/").ok)
     tour.visit("preview", f"/previews/{preview_id}/")
+    # Its sandbox's page shows it inline, offers to open or restart it, never a second one.
+    page.locator(".crumbs a[href^='/sessions/']").last.click()
+    expect(page.get_by_test_id("session-frame")).to_be_visible()
+    expect(page.get_by_test_id("open-preview")).to_be_visible()
+    expect(page.get_by_test_id("restart-preview")).to_be_visible()
+    expect(page.get_by_test_id("start-preview")).to_have_count(0)
+    tour.visit("session-with-preview")
     tour.visit("comparisons", "/comparisons/")
     page.goto(comparison_url)
+    custom_hours = page.locator(".share-form .custom-hours")
+    expect(custom_hours).to_be_hidden()  # until "Custom" is chosen
+    page.locator(".share-form select[name=expiry]").select_option("custom")
+    expect(custom_hours).to_be_visible()
+    page.locator(".share-form select[name=expiry]").select_option("24h")
     page.get_by_role("button", name="Create share link").click()
     share_url = page.get_by_test_id("share-url").first.input_value()
+    page.get_by_test_id("copy-share").first.click()
+    expect(page.get_by_test_id("copy-share").first).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == share_url
     tour.visit("comparison-shared")
 
     outsider = new_context().new_page()
@@ -137,7 +161,32 @@ def test_every_page_fits_a_phone(new_context):
     expect(outsider.get_by_test_id("version")).to_have_count(2)
     outsider_tour = Tour(outsider)
     outsider_tour.visit("share")
+    # One version full width, then its app full size in a tab of its own (the share's grant).
+    shared = outsider.get_by_test_id("version").first
+    shared.get_by_test_id("focus").click()
+    expect(outsider.locator("[data-testid=version]:visible")).to_have_count(1)
+    outsider_tour.visit("share-focus")
+    with outsider.expect_popup() as opened:
+        outsider.locator("[data-testid=version]:visible").get_by_test_id("open-full").click()
+    full = opened.value
+    expect(full.get_by_test_id("demo-title")).to_be_visible(timeout=60_000)
+    shot(full, "page-share-full-size-1440")
     outsider_tour.visit("login", "/login/")
     tour.overflowing.update(outsider_tour.overflowing)
+
+    # Cleaning up after the walk, from the pages, each with a confirmation.
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(comparison_url)
+    page.get_by_test_id("delete-comparison").click()
+    page.wait_for_url(re.compile(r"/comparisons/$"))
+    expect(page.locator(".messages")).to_contain_text("was deleted with its share links")
+    page.goto(group_url)
+    page.get_by_test_id("delete-group").click()
+    page.wait_for_url(re.compile(r"/presets/$"))
+    page.goto(session_url)
+    page.get_by_test_id("delete-session").click()
+    page.wait_for_url(re.compile(r"/sessions/$"))
+    expect(page.locator(".messages")).to_contain_text("was deleted with its runs and workspace")
+    assert page.request.get(session_url).status == 404
 
     assert not tour.overflowing, f"pages wider than a phone: {tour.overflowing}"

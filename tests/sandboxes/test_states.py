@@ -92,3 +92,13 @@ def test_cancel_all_is_offered_only_while_a_lane_runs(client, alice, alice_sessi
     lane.status = Run.Status.SUCCEEDED
     lane.save()
     assert 'data-testid="cancel-group"' not in client.get(group.get_absolute_url()).content.decode()
+
+
+def test_a_run_of_a_paused_sandbox_offers_no_links_into_it(client, alice, alice_run):
+    page = login(client, alice).get(alice_run.get_absolute_url()).content.decode()
+    assert "Workspace files" in page and "Start a preview" in page
+    alice_run.session.status = SandboxSession.Status.PAUSED
+    alice_run.session.save()
+    page = client.get(alice_run.get_absolute_url()).content.decode()
+    assert "Workspace files" not in page and "Start a preview" not in page
+    assert "This sandbox is paused: resume it" in page
