@@ -97,3 +97,27 @@ def test_refused_forms_show_why_in_place(alice_page: Page):
     page.reload()
     expect(page.locator("#session-runs tbody tr")).to_have_count(1)
     assert re.search(rf"/sessions/{session_id}/$", page.url)
+
+
+def test_a_refused_approval_and_cancel_keep_the_run_page(alice_page: Page):
+    """The approval form and the Cancel button (htmx, no page of their own to fall back on)."""
+    page = alice_page
+    open_sandbox(page)
+    page.locator("#run-form").get_by_label("shell commands").check()
+    start_run(page, "A page for a florist")
+    box = page.get_by_test_id("approval").first
+    expect(box).to_be_visible(timeout=60_000)
+
+    expire_csrf(page)
+    box.get_by_test_id("approve").click()
+    expect(box.get_by_test_id("refusal")).to_contain_text(EXPIRED)
+    expect(box.get_by_test_id("approve")).to_be_visible()  # nothing decided: still asking
+    page.get_by_test_id("cancel").click()
+    expect(page.get_by_test_id("refusal").last).to_contain_text(EXPIRED)
+    assert_page_intact(page)
+    expect(page.get_by_test_id("run-status")).to_have_text("Awaiting approval")
+
+    # A fresh page (fresh tokens) decides it as usual.
+    page.reload()
+    page.get_by_test_id("approval").first.get_by_test_id("approve").click()
+    expect(page.get_by_test_id("approval-decision").first).to_contain_text("Approved by alice")
