@@ -20,6 +20,7 @@ from runs.models import Run
 from sandboxes import grants, proxy
 from sandboxes.models import Preview, SandboxSession
 
+from ..conftest import login
 from ..fakes.proxy import login_session_key
 
 pytestmark = pytest.mark.django_db
@@ -485,3 +486,14 @@ def test_focus_shows_one_shared_version_full_width(client, comparison):
     page = client.get(reverse("share_page", args=[share.pk]) + f"?focus={bold.pk}").content.decode()
     assert 'class="versions-grid n2 focused"' in page
     assert page.count('class="version card hidden"') == 1 and 'data-testid="show-all"' in page
+
+
+def test_a_version_whose_preview_stopped_never_reads_ready(client, alice, comparison):
+    """The badge and the frame agree: a stopped dev server is "Preview offline" in both."""
+    share = share_for(comparison)
+    shared = open_share(client, share_url(share)).content.decode()
+    own = login(Client(), alice).get(comparison.get_absolute_url()).content.decode()
+    for page in (shared, own):
+        badges = re.findall(r'data-testid="version-stage"[^>]*>([^<]+)<', page)
+        assert badges == ["Ready", "Preview offline"], badges
+        assert page.count('data-testid="preview-offline"') == 1
