@@ -1,10 +1,10 @@
 // What an htmx request does when the server says no (4xx, 5xx) or cannot be reached.
 //
-// The one rule: a refusal never replaces more than the form that asked. A view that refuses a
-// form answers with the form's own fragment, its errors in place, and names the element it
-// replaces (HX-Retarget, HX-Reswap: lib.htmx.htmx_refuse): that fragment is swapped in. Any other
-// error answer (an expired CSRF token, a form sent twice, a 404, a server error: a whole error
-// page or a line of text) is not swapped at all; its message is shown above the form instead.
+// The one rule: a refusal never replaces more than the part that asked. A view that refuses a
+// form answers with the form's own fragment, its errors in place: that fragment is swapped in,
+// where the view names it (HX-Retarget, HX-Reswap: lib.htmx.htmx_refuse) or into the request's
+// own target. A whole document (an expired CSRF token's page, a 404, a server error) or a line
+// of text (a form sent twice) is never swapped: its message is shown above the form instead.
 (function () {
   "use strict";
   const MAX_MESSAGE = 400;
@@ -30,10 +30,16 @@
     return `Refused (${xhr.status}); nothing was changed. Reload the page and try again.`;
   }
 
-  // Above the form that asked (or the button, for a form-less one), replacing an earlier one.
+  function isFragment(xhr) {
+    const type = xhr.getResponseHeader("Content-Type") || "";
+    return type.startsWith("text/html") && !/<html[\s>]|<!doctype/i.test(xhr.responseText || "");
+  }
+
+  // Above the form that asked (or the element, for a form-less one), replacing an earlier one.
   function showRefusal(elt, message) {
-    const host = (elt && elt.closest && (elt.closest("form") || elt)) || document.body;
-    const inside = host.tagName !== "BUTTON";
+    const form = elt && elt.closest && elt.closest("form");
+    const host = form || (elt && elt !== document.body ? elt : document.querySelector("main"));
+    const inside = host === form || host.tagName === "MAIN";
     const earlier = inside ? host.firstElementChild : host.previousElementSibling;
     let box = earlier && earlier.hasAttribute("data-refusal") ? earlier : null;
     if (!box) {
@@ -52,7 +58,7 @@
     const detail = event.detail;
     const xhr = detail.xhr;
     if (xhr.status < 400) return;
-    if (xhr.getResponseHeader("HX-Retarget")) {
+    if (xhr.getResponseHeader("HX-Retarget") || isFragment(xhr)) {
       // The form's own fragment, errors included: it replaces the form and nothing else.
       detail.shouldSwap = true;
       detail.isError = false;

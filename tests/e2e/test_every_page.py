@@ -14,8 +14,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import (
+    context_factory,
     login,
     open_sandbox,
+    serve_dashboard,
     shot,
     start_run,
     starter_card,
@@ -63,7 +65,17 @@ class Tour:
         self.visited.append(name)
 
 
-def test_a_new_users_walk_fits_a_phone_and_each_next_step_works(new_context):
+@pytest.fixture
+def walk_context(browser, page_errors, tmp_path_factory):
+    """Browser contexts on a dashboard of this test's own: the walk counts previews, lanes and
+    sandboxes, and deletes its own, whatever the other browser tests leave on theirs."""
+    with serve_dashboard(tmp_path_factory.mktemp("walk")) as (base_url, _env, _log):
+        with context_factory(browser, page_errors) as make:
+            yield lambda: make(base_url)
+
+
+def test_a_new_users_walk_fits_a_phone_and_each_next_step_works(walk_context):
+    new_context = walk_context
     context = new_context()
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = login(context, "alice")
@@ -122,8 +134,9 @@ def test_a_new_users_walk_fits_a_phone_and_each_next_step_works(new_context):
     comparison_url = page.url
     tour.visit("comparison-building")
     # Each version's sandbox, run, npm install and Vite; then its preview's own page.
-    expect(page.get_by_test_id("version-stage").first).to_have_text("Ready", timeout=BUILD_TIMEOUT)
-    expect(page.get_by_test_id("version-frame").first).to_be_visible()
+    stages = page.get_by_test_id("version-stage")
+    expect(stages).to_have_text(["Ready", "Ready"], timeout=BUILD_TIMEOUT)
+    expect(page.get_by_test_id("version-frame")).to_have_count(2)
     tour.visit("comparison")
     # A refused refine (nothing written) changes its card's facts only (tests/e2e/test_refusals).
     first = page.get_by_test_id("version").first
