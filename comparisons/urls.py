@@ -26,5 +26,10 @@ urlpatterns = [
         views.share_preview_open,
         name="share_preview_open",
     ),
+    path(
+        "s/<int:pk>/screenshots/<int:shot_pk>.png",
+        views.share_screenshot,
+        name="share_screenshot",
+    ),
     path("s/<str:token>/", views.share_legacy, name="share_legacy"),
 ]

@@ -18,6 +18,7 @@ from runs.selectors import session_latest_run, thread_turns, usage_of
 from sandboxes import selectors as sandbox_selectors
 from sandboxes.grants import grant_for_user, preview_entry_url
 from sandboxes.models import Preview
+from sandboxes.views.screenshots import screenshot_response
 
 from . import selectors, services, shares
 from .access import grant_for_share
@@ -65,7 +66,12 @@ def _version_cards(request: HttpRequest, versions) -> list[dict]:
         if preview is not None and preview.status == Preview.Status.READY:
             grant = grant_for_user(preview, request.user, request.session.session_key)
             frame_url = preview_entry_url(request, preview, grant)
-        card = {"version": version, "run": version.run, "frame_url": frame_url}
+        card = {
+            "version": version,
+            "run": version.run,
+            "frame_url": frame_url,
+            "screenshot": sandbox_selectors.session_latest_screenshot(version.session),
+        }
         if version.session is not None:
             run = session_latest_run(version.session) or version.run
             turns = list(thread_turns(run.thread)) if run and run.thread_id else []
@@ -322,6 +328,8 @@ def share_page(request: HttpRequest, pk: int) -> HttpResponse:
     cards = [
         {
             "shared": item,
+            "screenshot": (shot := selectors.shared_screenshot(share, item)),
+            "screenshot_url": reverse("share_screenshot", args=[share.pk, shot.pk]) if shot else "",
             "frame_url": preview_entry_url(
                 request, item.preview, grant_for_share(item.preview, share)
             )
@@ -339,3 +347,16 @@ def share_page(request: HttpRequest, pk: int) -> HttpResponse:
         {"share": share, "title": title, "cards": cards, "added": added, "focus": focus},
     )
     return _no_store(response)
+
+
+@login_not_required
+def share_screenshot(request: HttpRequest, pk: int, shot_pk: int) -> HttpResponse:
+    """A screenshot of a shared version, for the holder of the share's link (its cookie is on
+    this share's path); anything the share does not show: 404."""
+    share, _reason = _share_from_cookie(request, pk)
+    if share is None:
+        raise Http404("No such screenshot.")
+    shot = get_object_or_404(selectors.share_screenshots(share), pk=shot_pk)
+    response = screenshot_response(shot)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
