@@ -28,7 +28,7 @@ from .agents_factory import build_agent
 from .approvals import approvals_record, seal_state, state_with_decisions
 from .event_log import EventLog
 from .lane_tools import LaneTools
-from .mcp import connect_servers
+from .mcp import MCPServerUnavailable, connect_servers
 from .models import LaneGroup, Run
 from .sdk_events import StreamNormaliser
 from .services import run_cancel
@@ -101,6 +101,10 @@ class Executor:
             run.error = "The server stopped while this run was executing."
             await self._finish()
             raise
+        except MCPServerUnavailable as error:
+            logger.warning("Run %s failed: %s", run.pk, error)
+            run.status = Run.Status.FAILED
+            run.error = str(error)
         except Exception as error:
             logger.warning("Run %s failed", run.pk, exc_info=True)
             run.status = Run.Status.FAILED

@@ -16,7 +16,7 @@ from django_tasks_db.models import DBTaskResult
 
 from lib.db import close_broken_connections
 from sandboxes.models import SandboxSession
-from sandboxes.reaper import reap_previews, reap_sessions
+from sandboxes.reaper import reap_idle_sessions, reap_previews, reap_sessions
 from sandboxes.services import session_release_after_crash
 
 from .event_log import EventLog
@@ -154,6 +154,7 @@ async def reap_once() -> dict[str, int]:
         "runs timed out awaiting approval": await reap_unanswered_approvals(),
         "previews and processes": await reap_previews(),
         "sessions and workspaces": await reap_sessions(),
+        "idle local sandboxes paused": await reap_idle_sessions(),
     }
 
 
