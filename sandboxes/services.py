@@ -216,7 +216,10 @@ async def session_shutdown(*, session: SandboxSession) -> None:
 
 async def session_delete(*, session: SandboxSession) -> None:
     """Shut it down (its runs stop, its previews' processes end, its workspace is removed), then
-    forget it with its runs, conversations and previews. Comparisons keep their other versions."""
+    forget it with its runs, conversations and previews. Comparisons keep their other versions.
+    Refused (SessionBusy) while a higher layer still needs its rows (a live share link)."""
+    if reason := await hooks.delete_refusal_reason(session):
+        raise SessionBusy(reason)
     if session.status != SandboxSession.Status.STOPPED:
         await session_shutdown(session=session)
     if session.is_local and session.workspace_root:

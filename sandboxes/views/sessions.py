@@ -238,7 +238,11 @@ async def session_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     user = await request.auser()
     session = await aget_object_or_404(SandboxSession, pk=pk, owner=user)
     name = session.name
-    await services.session_delete(session=session)
+    try:
+        await services.session_delete(session=session)
+    except services.SessionBusy as error:
+        await sync_to_async(messages.error)(request, f"“{name}” was not deleted: {error}")
+        return htmx_redirect(request, session.get_absolute_url())
     await sync_to_async(messages.success)(
         request, f"Sandbox “{name}” was deleted with its runs and workspace."
     )

@@ -124,3 +124,30 @@ def test_deleting_a_lane_group_waits_for_its_lanes(alice, bob, alice_session):
     assert response.url == reverse("presets")
     assert not LaneGroup.objects.exists() and not Run.objects.exists()
     assert SandboxSession.objects.filter(pk=alice_session.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_sandbox_a_live_share_shows_is_not_deleted_until_the_link_is_revoked(
+    client, alice, alice_session
+):
+    """A share's snapshot is served through the sandbox's preview rows: deleting the sandbox
+    would end the share, so the owner is told to revoke it (or shut the sandbox down)."""
+    from datetime import timedelta
+
+    from comparisons.models import Version
+    from comparisons.shares import share_create, share_revoke
+
+    comparison = Comparison.objects.create(owner=alice, title="Shared")
+    Version.objects.create(comparison=comparison, label="A", prompt="p", session=alice_session)
+    share = share_create(owner=alice, comparison=comparison, expires_in=timedelta(hours=1))
+    url = reverse("session_delete", args=[alice_session.pk])
+
+    login(client, alice)
+    response = client.post(url, follow=True)
+    assert SandboxSession.objects.filter(pk=alice_session.pk).exists()
+    page = response.content.decode()
+    assert "was not deleted: 1 live share link shows it. Revoke it first" in page
+
+    share_revoke(share=share)
+    client.post(url)
+    assert not SandboxSession.objects.filter(pk=alice_session.pk).exists()
