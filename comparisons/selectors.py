@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from django.db.models import QuerySet
 
 from runs.models import Run
-from sandboxes.models import Preview
+from sandboxes.models import Preview, Screenshot
 
-from .models import Comparison, ShareLink, Version
+from .models import Comparison, ShareLink, Snapshot, Version
 from .shares import share_pins, share_token
 
 
@@ -28,6 +28,13 @@ def shares_of(user) -> QuerySet[ShareLink]:
 
 def preview_shares(preview: Preview) -> QuerySet[ShareLink]:
     return ShareLink.objects.filter(preview=preview)
+
+
+def share_snapshots(share: ShareLink) -> QuerySet[Snapshot]:
+    """A share's snapshots, in the order of its versions."""
+    return share.snapshots.select_related("version", "preview", "screenshot").order_by(
+        "version__position", "pk"
+    )
 
 
 def share_get_by_token(token: str) -> ShareLink | None:
@@ -99,3 +106,26 @@ def shared_versions(share: ShareLink) -> tuple[list[SharedVersion], int]:
         else 0
     )
     return cards, added
+
+
+def _shared_session_ids(share: ShareLink) -> list[int]:
+    if share.comparison_id:
+        pins = {pin["version"] for pin in share.pinned} if share.pinned else None
+        versions = share.comparison.versions.exclude(session=None)
+        if pins is not None:
+            versions = versions.filter(pk__in=pins)
+        return list(versions.values_list("session_id", flat=True))
+    return [share.preview.session_id]
+
+
+def share_screenshots(share: ShareLink) -> QuerySet[Screenshot]:
+    """The screenshots a share's holders may see: those of the sandboxes it shows."""
+    return Screenshot.objects.filter(session_id__in=_shared_session_ids(share))
+
+
+def shared_screenshot(share: ShareLink, item: SharedVersion) -> Screenshot | None:
+    """The newest screenshot of one shared card's sandbox."""
+    session_id = item.version.session_id if item.version else share.preview.session_id
+    if session_id is None:
+        return None
+    return Screenshot.objects.filter(session_id=session_id).first()

@@ -21,12 +21,21 @@ from typing import Any
 
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.text import slugify
 
 from lib.diffs import classify_lines
 
 # Kinds that append a step (<li>) to the log; the rest change a step already there.
-STEP_KINDS = {"agent", "message_start", "reasoning_start", "tool_call", "mcp_tools", "note"}
+STEP_KINDS = {
+    "agent",
+    "message_start",
+    "reasoning_start",
+    "tool_call",
+    "mcp_tools",
+    "lane_call",
+    "note",
+}
 
 
 def dom_id(run_id: Any, item_id: Any) -> str:
@@ -83,10 +92,26 @@ def _output(run_id: int, payload: dict, *, oob: bool = False) -> str:
         wall = payload.get("wall_time")
         seconds = f"{float(wall):.2f}" if isinstance(wall, int | float) else ""
         meta = f'<div class="out-meta">{exit_html} <span class="muted">{seconds} s</span></div>'
-    text = payload.get("output") or "(no output)"
-    if payload.get("truncated"):
-        text += "\n… (output truncated)"
-    return _out_wrap(run_id, payload.get("call"), meta + _output_body(text), oob=oob)
+    images = payload.get("images") or []
+    body = "".join(_image(image) for image in images)
+    if payload.get("output") or not images:
+        text = payload.get("output") or "(no output)"
+        if payload.get("truncated"):
+            text += "\n… (output truncated)"
+        body += _output_body(text)
+    return _out_wrap(run_id, payload.get("call"), meta + body, oob=oob)
+
+
+def _image(image: dict) -> str:
+    """An image a tool returned (stored by runs/images.py), or why it is not shown."""
+    if not image.get("id"):
+        return f'<p class="muted small">Image not shown: {_text(image.get("omitted"))}</p>'
+    url = reverse("run_image", args=[image["id"]])
+    return (
+        f'<a href="{url}" target="_blank" rel="noopener"><img class="tool-image" src="{url}" '
+        f'alt="Image returned by the tool ({_text(image.get("type"))})" loading="lazy" '
+        'data-testid="tool-image"></a>'
+    )
 
 
 def _out_wrap(run_id: int, call: Any, inner: str, *, oob: bool = False) -> str:
@@ -195,7 +220,24 @@ def _step(run_id: int, seq: int, kind: str, payload: dict) -> list[Any]:
             f'{_text(payload.get("url"))}</span><div class="small">{len(tools)} '
             f"tool{'' if len(tools) == 1 else 's'}: {names}</div></li>"
         ]
+    if kind == "lane_call":
+        url = reverse("run_detail", args=[payload.get("run")])
+        return [
+            f'<li class="ev ev-lane-call" data-seq="{seq}"><span class="ev-label">Lane call</span> '
+            f'<strong>{_text(payload.get("label"))}</strong> became <a href="{url}">run '
+            f'#{_text(payload.get("run"))}</a> <span class="muted small">(its column streams it)'
+            "</span></li>"
+        ]
     return [f'<li class="ev ev-note" data-seq="{seq}">{_text(payload.get("text"))}</li>']
+
+
+def _elsewhere(kind: str, payload: dict) -> list[tuple[str, str]]:
+    """What an event appends outside its run's log, as (target id, html): a lane call's panel
+    in its lane's column (the lane group page; other pages have no such target)."""
+    if kind == "lane_call":
+        html = render_to_string("runs/_lane_call.html", {"payload": payload})
+        return [(f"lane-{payload.get('lane')}-calls", html)]
+    return []
 
 
 def _state_card(run_id: int, state: dict) -> str:
@@ -209,7 +251,10 @@ def event_fragment(run_id: int, seq: int, kind: str, payload: dict) -> str:
     """One event as the out-of-band fragment the websocket sends."""
     if kind in STEP_KINDS:
         step = "".join(str(part) for part in _step(run_id, seq, kind, payload))
-        return f'<div hx-swap-oob="beforeend:#run-{run_id}-log">{step}</div>'
+        html = f'<div hx-swap-oob="beforeend:#run-{run_id}-log">{step}</div>'
+        for target, inner in _elsewhere(kind, payload):
+            html += f'<div hx-swap-oob="beforeend:#{target}">{inner}</div>'
+        return html
     if kind == "state":
         card = _state_card(run_id, payload)
         return f'<div hx-swap-oob="outerHTML:#run-{run_id}-state">{card}</div>'
@@ -233,8 +278,10 @@ def event_fragment(run_id: int, seq: int, kind: str, payload: dict) -> str:
 
 class FoldedLog:
     """What applying every fragment in order would leave on the page: the log's steps, the
-    last state, the last seq. A fragment whose target is missing changes nothing, as on the
-    page; an id seen twice addresses its first element, as getElementById does."""
+    last state, the last seq, and what was appended outside the log (`elsewhere`, by target
+    id, for the pages that have those targets). A fragment whose target is missing changes
+    nothing, as on the page; an id seen twice addresses its first element, as getElementById
+    does."""
 
     def __init__(self, run_id: int) -> None:
         self.run_id = run_id
@@ -243,6 +290,7 @@ class FoldedLog:
         self.texts: dict[str, _TextSlot] = {}
         self.state: dict | None = None
         self.last_seq = 0
+        self.elsewhere: dict[str, list[str]] = {}
 
     def apply(self, seq: int, kind: str, payload: dict) -> None:
         self.last_seq = max(self.last_seq, seq)
@@ -257,6 +305,8 @@ class FoldedLog:
                 self.slots.setdefault(f"{call}-approval", parts[1])
                 self.slots.setdefault(f"{call}-out", parts[2])
             self.steps.append(parts)
+            for target, inner in _elsewhere(kind, payload):
+                self.elsewhere.setdefault(target, []).append(inner)
         elif kind == "state":
             self.state = payload
         elif kind in ("text_delta", "reasoning_delta"):

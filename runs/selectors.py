@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
 from django.utils.safestring import SafeString, mark_safe
 
+from sandboxes.models import Preview
+from sandboxes.selectors import session_latest_screenshot
+
 from .event_html import log_html
-from .models import AgentConfig, Approval, LaneGroup, Run, RunEvent, Thread
+from .models import AgentConfig, Approval, Lane, LaneGroup, Run, RunEvent, Thread
 
 USAGE_FIELDS = ("requests", "input_tokens", "output_tokens", "total_tokens")
 
@@ -42,6 +45,20 @@ def lane_group_runs(group: LaneGroup) -> list[Run]:
     return list(group.runs.select_related("session").order_by("is_coordinator", "pk"))
 
 
+def lane_group_lanes(group: LaneGroup) -> list[Lane]:
+    """An agent-led group's lanes, each with its calls (oldest first) and its live preview."""
+    lanes = list(group.lanes.select_related("session"))
+    coordinating = group.runs.filter(is_coordinator=True).active().exists()
+    for lane in lanes:
+        lane.preview = lane.session.previews.order_by("-pk").first()
+        lane.screenshot = session_latest_screenshot(lane.session)
+        # Its slot asks for itself while the preview boots, or is ready and its screenshot (the
+        # lane call takes it) is still to come.
+        booting = lane.preview is None or lane.preview.status == Preview.Status.STARTING
+        lane.refreshing = coordinating and (booting or lane.screenshot is None)
+    return lanes
+
+
 def run_events(run: Run, *, after: int = 0) -> QuerySet[RunEvent]:
     return RunEvent.objects.filter(run_id=run.pk, seq__gt=after).order_by("seq")
 
@@ -53,13 +70,18 @@ class RunLog:
     html: SafeString
     state: dict
     last_seq: int
+    # What the log's events appended outside it, by target id (a coordinator's lane calls).
+    elsewhere: dict[str, SafeString]
 
 
 def run_log(run: Run) -> RunLog:
     rows = run_events(run).values_list("seq", "kind", "payload").iterator(chunk_size=5000)
     folded = log_html(run.pk, rows)
     state = folded.state if folded.state is not None else run.state_payload()
-    return RunLog(html=mark_safe(folded.html), state=state, last_seq=folded.last_seq)
+    elsewhere = {target: mark_safe("".join(parts)) for target, parts in folded.elsewhere.items()}
+    return RunLog(
+        html=mark_safe(folded.html), state=state, last_seq=folded.last_seq, elsewhere=elsewhere
+    )
 
 
 def usage_of(runs: QuerySet[Run] | Iterable[Run]) -> dict[str, int]:

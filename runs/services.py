@@ -7,10 +7,12 @@ import asyncio
 from django.db import transaction
 from django.utils import timezone
 
+from sandboxes.hosts import task_for
 from sandboxes.models import SandboxSession
+from sandboxes.services import session_touch
 
 from .event_log import EventLog
-from .mcp import http_server_spec
+from .mcp import builtin_server_spec, http_server_spec
 from .models import AgentConfig, Approval, Run, Thread
 
 # A session shutting down waits this long (x 0.25 s) for its runs' executors to stop and store
@@ -25,6 +27,7 @@ AGENT_FIELDS = (
     "tool_choice",
     "max_turns",
     "approvals",
+    "output_schema",
 )
 
 
@@ -86,7 +89,8 @@ def run_start(
             thread=thread,
             turn=thread.runs.count() + 1,
         )
-        transaction.on_commit(lambda: run_execute_task.enqueue(run.pk))
+        session_touch(session=session)
+        transaction.on_commit(lambda: task_for(run_execute_task, session).enqueue(run.pk))
     return run
 
 
@@ -175,7 +179,8 @@ async def approval_decide(
         if resumed:
             await run.arefresh_from_db()
             await log.emit_state()
-            await run_execute_task.aenqueue(run.pk)
+            session = await SandboxSession.objects.filter(pk=run.session_id).afirst()
+            await task_for(run_execute_task, session).aenqueue(run.pk)
     return run
 
 
@@ -230,6 +235,15 @@ def agent_mcp_attach(
     """Attach (or replace, by name) a streamable-HTTP MCP server; its URL and headers sealed."""
     servers = [s for s in config.mcp_servers if s["name"] != name]
     servers.append(http_server_spec(name=name, url=url, headers=headers))
+    config.mcp_servers = servers
+    config.save(update_fields=["mcp_servers"])
+    return config
+
+
+def agent_mcp_attach_builtin(*, config: AgentConfig, name: str = "docs") -> AgentConfig:
+    """Attach the built-in offline docs server (replacing one of the same name)."""
+    servers = [s for s in config.mcp_servers if s["name"] != name and s.get("kind") != "builtin"]
+    servers.append(builtin_server_spec(name=name))
     config.mcp_servers = servers
     config.save(update_fields=["mcp_servers"])
     return config

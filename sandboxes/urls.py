@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import manifests, previews, sessions, workspace
+from .views import manifests, previews, screenshots, sessions, workspace
 
 urlpatterns = [
     path("", sessions.home, name="home"),
@@ -19,6 +19,7 @@ urlpatterns = [
     path("sessions/<int:pk>/resume/", sessions.session_resume, name="session_resume"),
     path("sessions/<int:pk>/extend/", sessions.session_extend, name="session_extend"),
     path("sessions/<int:pk>/shutdown/", sessions.session_shutdown, name="session_shutdown"),
+    path("sessions/<int:pk>/delete/", sessions.session_delete, name="session_delete"),
     path("sessions/<int:pk>/previews/", previews.preview_create, name="preview_create"),
     path("sessions/<int:pk>/workspace/", workspace.workspace_tree, name="workspace_tree"),
     path("sessions/<int:pk>/workspace/file/", workspace.workspace_file, name="workspace_file"),
@@ -32,4 +33,6 @@ urlpatterns = [
     path("previews/<int:pk>/", previews.preview_detail, name="preview_detail"),
     path("previews/<int:pk>/stop/", previews.preview_stop, name="preview_stop"),
     path("previews/<int:pk>/restart/", previews.preview_restart, name="preview_restart"),
+    path("previews/<int:pk>/screenshot/", previews.preview_screenshot, name="preview_screenshot"),
+    path("screenshots/<int:pk>.png", screenshots.screenshot_image, name="screenshot_image"),
 ]

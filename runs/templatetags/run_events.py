@@ -1,6 +1,9 @@
+import json
+
 from django import template
 
 from lib.diffs import classify_lines
+from runs import structured
 
 from ..event_html import dom_id as _dom_id
 from ..selectors import run_log as _run_log
@@ -24,3 +27,14 @@ def run_log(run):
 def patch_lines(patch: str) -> list[tuple[str, str]]:
     """Classify apply_patch lines so the page can show them as a readable diff."""
     return classify_lines(patch)
+
+
+@register.filter
+def result_kind(value) -> str:
+    """How a structured result shows: "findings" (a table), "selection" (cards) or "data"."""
+    return structured.result_kind(value)
+
+
+@register.filter
+def pretty_json(value) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)

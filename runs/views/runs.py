@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
+from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_refuse, htmx_target
 from lib.once import once_per_form
 from sandboxes.views.sessions import (
     get_session_for_user,
@@ -19,7 +20,8 @@ from sandboxes.views.sessions import (
 
 from .. import selectors, services
 from ..forms import FollowUpForm, RunForm
-from ..models import Approval, Run, Thread
+from ..models import Approval, Run, RunImage, Thread
+from ..templatetags.run_events import dom_id
 
 
 def _get_run_for_user(request: HttpRequest, pk: int) -> Run:
@@ -59,7 +61,7 @@ def run_create(request: HtmxHttpRequest, session_pk: int) -> HttpResponse:
             return htmx_redirect(request, run.get_absolute_url())
     if request.htmx:
         context = {"session": session, "run_form": form, "thread": thread}
-        return render(request, "runs/_run_form.html", context, status=400)
+        return htmx_refuse(render(request, "runs/_run_form.html", context), "run-form")
     return render_session_page(request, session, run_form=form, status=400)
 
 
@@ -92,6 +94,11 @@ def _follow_up(request: HtmxHttpRequest, session, thread: Thread | None) -> Http
         for error in form.errors.get("prompt", []) + form.non_field_errors():
             messages.error(request, error)
         return htmx_redirect(request, last.get_absolute_url())
+    if request.htmx:
+        page = render_session_page(
+            request, session, thread=thread, follow_up_form=form, fragment="conversation"
+        )
+        return htmx_refuse(page, "conversation")
     return render_session_page(request, session, thread=thread, follow_up_form=form, status=400)
 
 
@@ -120,6 +127,30 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if htmx_target(request) == "run-follow-up":
         return render(request, "runs/_run_follow_up.html", context)
     return render(request, "runs/run_detail.html", context)
+
+
+def run_result_json(request: HttpRequest, pk: int) -> HttpResponse:
+    """A run's structured result (declared by its output schema) as a JSON download."""
+    run = _get_run_for_user(request, pk)
+    if run.structured_output is None:
+        raise Http404("This run has no structured result.")
+    response = JsonResponse(
+        run.structured_output, safe=False, json_dumps_params={"indent": 2, "ensure_ascii": False}
+    )
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-result.json"'
+    return response
+
+
+@require_POST
+def run_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    run = _get_run_for_user(request, pk)
+    back = run.session.get_absolute_url() if run.session else reverse("home")
+    if run.is_active:
+        messages.error(request, "This run is still active: cancel it first, then delete it.")
+        return htmx_redirect(request, run.get_absolute_url())
+    run.delete()
+    messages.success(request, f"Run #{pk} was deleted with its log.")
+    return htmx_redirect(request, back)
 
 
 @require_POST
@@ -179,5 +210,19 @@ async def approval_decide(request: HtmxHttpRequest, pk: int, approval_pk: int) -
     }
     if approval.decision == Approval.Decision.PENDING:
         # Nothing recorded (a bad choice): the buttons stay, with the reason above them.
-        return await sync_to_async(render)(request, "runs/_approval_pending.html", context)
+        pending = await sync_to_async(render)(request, "runs/_approval_pending.html", context)
+        return htmx_refuse(pending, f"{dom_id(pk, approval.call_id)}-approval")
     return await sync_to_async(render)(request, "runs/_approval_decided.html", context)
+
+
+def run_image(request: HttpRequest, pk: int) -> FileResponse:
+    """An image a tool returned in a run, for the run's owner only (anyone else: 404). Served
+    in a sandbox with no scripts: an SVG opened on its own cannot run code on this origin."""
+    image = get_object_or_404(RunImage.objects.filter(run__owner=request.user), pk=pk)
+    response = FileResponse(image.image.open("rb"), content_type=image.media_type)
+    response.headers["Content-Security-Policy"] = (
+        "sandbox; default-src 'none'; style-src 'unsafe-inline'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
