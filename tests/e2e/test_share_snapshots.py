@@ -95,7 +95,7 @@ def test_a_shared_comparison_shows_its_apps_from_snapshots_once_the_sandboxes_ar
     page.once("dialog", lambda dialog: dialog.accept())  # "Their workspaces are deleted."
     page.get_by_test_id("bulk-shutdown").click()
     expect(page.locator(".messages")).to_contain_text(
-        f"Shut down {len(VERSIONS)} sandbox(es).", timeout=60_000
+        f"Shut down {len(VERSIONS)} sandboxes.", timeout=60_000
     )
     page.goto("/sessions/?status=stopped")
     for label, _ in VERSIONS:
