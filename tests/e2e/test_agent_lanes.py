@@ -136,6 +136,17 @@ def test_agent_led_code_review_lists_the_planted_bugs_with_file_and_line(alice_p
     assert download.value.suggested_filename.endswith("-result.json")
     shots(page, "agent-review-02-findings", focus=table)
 
+    # Reloaded, the page arrives with the coordinator's log folded: its lane calls are in
+    # their columns, each once, with its run's whole log, as the live fragments put them.
+    page.reload()
+    expect(page.locator("[data-testid=coordinator] [data-conn]")).to_have_text("finished")
+    expect(coordinator.locator("li.ev-lane-call")).to_have_count(3)
+    for lane in lanes.all():
+        expect(lane.get_by_test_id("lane-call")).to_have_count(1)
+        expect(lane.get_by_test_id("run-status")).to_have_text("Succeeded")
+        expect(lane.locator("ol.log pre.cmd").first).to_be_visible()
+    shots(page, "agent-review-03-reloaded")
+
 
 @pytest.mark.usefixtures("npm_works")
 def test_homepage_directions_stream_pick_a_winner_and_open_as_a_comparison(alice):
