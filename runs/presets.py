@@ -35,11 +35,15 @@ CODE_REVIEW_LANES = [
     ),
     (
         "Backend",
-        "Backend reviewer",
+        "Backend runtime reviewer",
         "You review Python web back ends for security (injection, secrets), data handling "
-        "and error paths. " + REVIEW_RULES,
-        "Review the Flask API in backend/ (app.py, db.py): SQL, transactions, secrets, debug "
-        "mode, input validation.",
+        "and error paths, by reading the code and by running it: start the API in your "
+        "sandbox, probe it with hostile requests (curl), stop it, and cite the responses you "
+        "observed. " + REVIEW_RULES,
+        "Backend runtime review: run the API in backend/ (python3 app.py, standard library "
+        "only) and probe it: a SQL-injection probe (?q='), a POST without fields, the /debug "
+        "page, a delete that should stick. Then review app.py and db.py: SQL, transactions, "
+        "secrets, debug mode, input validation.",
     ),
     (
         "Repository",
@@ -124,8 +128,8 @@ def launch_code_review(
             **COORDINATOR_SETTINGS,
         )
         task = (
-            "Review the notes app (a Flask API and a React front end): call the frontend, "
-            "backend and repository reviewers, then return every finding."
+            "Review the notes app (a standard-library Python API and a React front end): call "
+            "the frontend, backend and repository reviewers, then return every finding."
         )
     else:
         name, instructions = COORDINATOR

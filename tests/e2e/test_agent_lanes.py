@@ -121,8 +121,17 @@ def test_agent_led_code_review_lists_the_planted_bugs_with_file_and_line(alice_p
         "Debug mode": ("backend/app.py", line_of("backend/app.py", "debug=True")),
         "A secret is hard-coded": ("backend/app.py", line_of("backend/app.py", "SECRET_KEY")),
         "SQL is built from strings": ("backend/app.py", line_of("backend/app.py", "LIKE '%{")),
-        "Missing input validation": ("backend/app.py", line_of("backend/app.py", "get_json()")),
+        "Missing input validation:": ("backend/app.py", line_of("backend/app.py", "get_json()")),
         "stored XSS": ("frontend/src/App.jsx", line_of("frontend/src/App.jsx", "dangerously")),
+        # What the backend lane saw when it ran the API and probed it.
+        "GET /api/notes?q=' returned 500 with a traceback": (
+            "backend/app.py",
+            line_of("backend/app.py", "LIKE '%{"),
+        ),
+        "returned 204 but the note is still listed": (
+            "backend/app.py",
+            line_of("backend/app.py", 'execute("DELETE'),
+        ),
     }
     for finding, (file, line) in planted.items():
         row = rows.filter(has_text=finding)
@@ -130,6 +139,10 @@ def test_agent_led_code_review_lists_the_planted_bugs_with_file_and_line(alice_p
         expect(row.locator("td").nth(2)).to_have_text(file)
         expect(row.locator("td").nth(3)).to_have_text(str(line))
     expect(rows.first.locator(".sev")).to_have_text("high")
+    # The backend lane's column shows the probe's real answers.
+    backend_log = lanes.nth(1).locator("ol.log")
+    expect(backend_log).to_contain_text("HTTP/1.0 500 Internal Server Error")
+    expect(backend_log).to_contain_text("sqlite3.OperationalError")
     export = coordinator.get_by_test_id("export-json")
     with page.expect_download() as download:
         export.click()
