@@ -27,11 +27,12 @@ REVIEW_RULES = (
 CODE_REVIEW_LANES = [
     (
         "Frontend",
-        "Frontend reviewer",
+        "Frontend runtime reviewer",
         "You review React front ends for correctness, security (XSS), accessibility and "
         "performance. " + REVIEW_RULES,
-        "Review the front end in frontend/ (App.jsx, api.js): bugs, XSS, effects, keys, "
-        "URL building.",
+        "Frontend runtime review: review the front end in frontend/ (App.jsx, api.js): bugs, "
+        "XSS, effects, keys, URL building. The dashboard then starts it (Vite) and returns a "
+        "screenshot of the running page.",
     ),
     (
         "Backend",
@@ -113,6 +114,7 @@ def launch_code_review(
                 manifest=manifest,
                 backend=backend,
                 description=f"{name}, in its own sandbox with the repository. {prompt}",
+                serves_preview=label == "Frontend",
             )
         )
     if mode == LaneGroup.Mode.AGENT:

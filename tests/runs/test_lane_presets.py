@@ -55,7 +55,10 @@ async def execute(group: LaneGroup) -> tuple[Run, list[Run]]:
     return coordinator, calls
 
 
-async def test_the_agent_led_code_review_finds_the_planted_bugs_with_file_and_line(alice):
+async def test_the_agent_led_code_review_finds_the_planted_bugs_with_file_and_line(
+    alice, boots, settings
+):
+    settings.LANE_PREVIEW_WAIT_SECONDS = 0  # the frontend's preview boot is recorded, not run
     await sync_to_async(seed_builtin_starters)()
     group = await sync_to_async(presets.launch_code_review)(owner=alice, model="demo")
     assert group.mode == LaneGroup.Mode.AGENT
@@ -67,6 +70,11 @@ async def test_the_agent_led_code_review_finds_the_planted_bugs_with_file_and_li
     assert sorted(r.lane_label for r in calls) == ["Backend", "Frontend", "Repository"]
     assert all(r.status == Run.Status.SUCCEEDED for r in calls), [r.error for r in calls]
     assert max(r.started_at for r in calls) < min(r.finished_at for r in calls)
+    # The frontend lane serves the sample's Vite app from frontend/ (a real boot and screenshot
+    # are tests/e2e/test_agent_lanes.py's); the others serve nothing.
+    [preview] = [p async for p in Preview.objects.filter(session__lanes__group=group)]
+    assert preview.command.startswith("cd frontend && npm install") and len(boots) == 1
+    assert await Lane.objects.filter(session=preview.session_id, label="Frontend").aexists()
     result = coordinator.structured_output
     assert output_problems(coordinator.config["output_schema"], result) == []
     rows = {}  # (file, line) -> its findings (a line may hold a static and a runtime one)
@@ -97,10 +105,13 @@ async def test_the_agent_led_code_review_finds_the_planted_bugs_with_file_and_li
     assert "Offline demo" in result["summary"]
 
 
-async def test_the_backend_runtime_lane_runs_the_api_and_reports_what_it_answered(alice):
+async def test_the_backend_runtime_lane_runs_the_api_and_reports_what_it_answered(
+    alice, boots, settings
+):
     """The backend lane starts the sample API in its sandbox, probes it over HTTP, stops it:
     the real responses are in its log, and its findings cite them, including one that only a
     running server shows (a delete answered 204 that does not stick)."""
+    settings.LANE_PREVIEW_WAIT_SECONDS = 0
     await sync_to_async(seed_builtin_starters)()
     group = await sync_to_async(presets.launch_code_review)(owner=alice, model="demo")
 

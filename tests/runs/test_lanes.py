@@ -453,7 +453,7 @@ def test_the_presets_page_launches_the_code_review_agent_led(client, alice, full
             "name", flat=True
         )
     ) == {
-        "Frontend reviewer",
+        "Frontend runtime reviewer",
         "Backend runtime reviewer",
         "Repository tree reviewer",
         "Review lead",
@@ -512,7 +512,7 @@ async def test_the_code_review_preset_with_the_demo_model_end_to_end(alice, full
     # The demo reviewers read their part of the sample repository in their own sandboxes and
     # report findings with file:line.
     front, back, repo = (run.final_output for run in lanes)
-    assert "Reviewed 5 file(s): frontend/" in front and "frontend/src/App.jsx:" in front, front
+    assert "Reviewed 6 file(s): frontend/" in front and "frontend/src/App.jsx:" in front, front
     assert "backend/app.py:" in back and "Debug mode" in back, back
     assert "backend/requirements.txt:1" in repo, repo
     # Look, read, answer; the backend lane also runs and probes the API before it answers.
