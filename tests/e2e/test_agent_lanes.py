@@ -148,6 +148,9 @@ def test_agent_led_code_review_lists_the_planted_bugs_with_file_and_line(alice: 
     expect(thumb).to_be_visible(timeout=30_000)
     thumb.evaluate("(img) => img.complete || new Promise((r) => img.onload = r)")
     assert thumb.evaluate("(img) => img.naturalWidth") == 1280
+    (ARTIFACTS / "agent-review-frontend-screenshot.png").write_bytes(
+        page.request.get(thumb.get_attribute("src")).body()
+    )
     expect(coordinator.get_by_test_id("tool-image")).to_have_count(1)
     for other in (lanes.nth(1), lanes.nth(2)):
         expect(other.get_by_test_id("lane-thumbnail")).to_have_count(0)
