@@ -23,6 +23,7 @@ class ComparisonsConfig(AppConfig):
         register_static_source("s", snapshots.share_static_site)
         # A sandbox that live shares show is snapshotted before it stops (in the background).
         hooks.register_stop_delay(snapshots.session_snapshots_pending)
+        hooks.register_delete_refusal(snapshots.session_shares_live)
         hooks.register_before_stop(snapshots.session_snapshots_take)
         post_delete.connect(snapshots.snapshot_files_deleted, sender=Snapshot)
         on_server_loop_start(snapshots.reap_snapshots_forever)

@@ -63,6 +63,17 @@ class Version(models.Model):
     def in_progress(self) -> bool:
         return self.stage not in (self.Stage.READY, self.Stage.FAILED)
 
+    @property
+    def badge(self) -> tuple[str, str]:
+        """The stage badge (its CSS key, its words). A built version shows its preview's own
+        state: once the dev server or the sandbox stopped, it reads "Preview offline" as its
+        frame does, never a green "Ready" beside an empty frame."""
+        if self.stage == self.Stage.READY and (
+            self.preview is None or self.preview.status != Preview.Status.READY
+        ):
+            return "stopped", "Preview offline"
+        return self.stage, self.get_stage_display()
+
 
 class ShareLink(models.Model):
     """A read-only, expiring, revocable link to a comparison or a single preview.

@@ -278,6 +278,24 @@ def _session_snapshots_due(
     return due
 
 
+async def session_shares_live(session: SandboxSession) -> str | None:
+    """Why a sandbox must not be deleted (a delete refusal for sandboxes.hooks): a live share
+    link shows it, and its snapshot is served through the sandbox's preview rows."""
+    count = await (
+        live_shares()
+        .filter(Q(preview__session=session) | Q(comparison__versions__session=session))
+        .distinct()
+        .acount()
+    )
+    if not count:
+        return None
+    links = f"{count} live share link{'s' if count != 1 else ''}"
+    return (
+        f"{links} show{'s' if count == 1 else ''} it. Revoke {'it' if count == 1 else 'them'} "
+        "first, or shut the sandbox down instead: shares keep showing its snapshot."
+    )
+
+
 async def session_snapshots_pending(session: SandboxSession) -> str | None:
     """Why stopping this sandbox takes a while (a stop delay for sandboxes.hooks), or None."""
     if session.status != SandboxSession.Status.RUNNING:

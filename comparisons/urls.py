@@ -7,6 +7,7 @@ urlpatterns = [
     path("lanes/<int:pk>/compare/", views.comparison_from_lanes, name="comparison_from_lanes"),
     path("comparisons/", views.comparison_list, name="comparison_list"),
     path("comparisons/<int:pk>/", views.comparison_detail, name="comparison_detail"),
+    path("comparisons/<int:pk>/delete/", views.comparison_delete, name="comparison_delete"),
     path(
         "comparisons/<int:pk>/versions/",
         views.comparison_add_version,
@@ -22,6 +23,11 @@ urlpatterns = [
     path("shares/<int:pk>/snapshots/", views.share_snapshots, name="share_snapshots"),
     path("s/", views.share_open, name="share_open"),
     path("s/<int:pk>/", views.share_page, name="share_page"),
+    path(
+        "s/<int:pk>/open/<int:preview_pk>/",
+        views.share_preview_open,
+        name="share_preview_open",
+    ),
     path(
         "s/<int:pk>/screenshots/<int:shot_pk>.png",
         views.share_screenshot,

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
+from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_refuse, htmx_target
 from lib.once import once_per_form
 from runs.forms import AgentForm
 from runs.selectors import lane_groups_of, session_latest_run, thread_turns, usage_of
@@ -142,6 +142,15 @@ def comparison_from_lanes(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+def comparison_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    comparison = _get_comparison_for_user(request, pk)
+    title = comparison.title
+    comparison.delete()  # its share links go with it; its sandboxes stay under Sandboxes
+    messages.success(request, f"“{title}” was deleted with its share links; its sandboxes stay.")
+    return redirect("comparison_list")
+
+
+@require_POST
 def version_refine(request: HtmxHttpRequest, pk: int, version_pk: int) -> HttpResponse:
     """ "Refine": a follow-up turn in one version's sandbox; the card follows it. (A second
     submission while the turn runs is refused by run_start: one turn at a time.)"""
@@ -168,12 +177,10 @@ def version_refine(request: HtmxHttpRequest, pk: int, version_pk: int) -> HttpRe
     [card] = _version_cards(request, [version])
     card["refine_form"] = form
     context = {"comparison": comparison, "card": card, "card_part": True, "refine_error": error}
-    return render(
-        request,
-        "comparisons/_version_facts.html",
-        context,
-        status=400 if error or form.errors else 200,
-    )
+    response = render(request, "comparisons/_version_facts.html", context)
+    if error or form.errors:
+        return htmx_refuse(response, f"version-{version.pk}-facts")
+    return response
 
 
 @require_POST
@@ -340,14 +347,45 @@ def _shared_card(request: HttpRequest, share: ShareLink, item, snapshot) -> dict
     }
 
 
-@login_not_required
-def share_page(request: HttpRequest, pk: int) -> HttpResponse:
+def _share_from_cookie(request: HttpRequest, pk: int) -> tuple[ShareLink | None, str]:
+    """The share this browser opened (its cookie on the share's own path), or why not."""
     token = request.COOKIES.get(_share_cookie(pk), "")
     share = selectors.share_get_by_token(token) if token else None
     if share is None or share.pk != pk:
-        if not token:
-            return _share_gone(request, "no-token")
-        return _share_gone(request)
+        return None, "" if token else "no-token"
+    return share, ""
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@login_not_required
+def share_preview_open(request: HttpRequest, pk: int, preview_pk: int) -> HttpResponse:
+    """A shared preview full size in its own tab, through the share's own grant (made now, so
+    the link on the share page never goes stale). Its iframe's cookie belongs to the share
+    page's partition: a new tab enters again."""
+    share, reason = _share_from_cookie(request, pk)
+    if share is None:
+        return _share_gone(request, reason)
+    shared, _added = selectors.shared_versions(share)
+    preview = next(
+        (item.preview for item in shared if item.preview and item.preview.pk == preview_pk), None
+    )
+    kept = {s.preview_id: s for s in selectors.share_snapshots(share)}
+    snapshot = kept.get(getattr(preview, "pk", None))
+    if preview is None or not (preview.is_serving or (snapshot and snapshot.has_site)):
+        raise Http404("This preview is not part of the share, or it is offline.")
+    return _no_store(redirect(preview_entry_url(request, preview, grant_for_share(preview, share))))
+
+
+@login_not_required
+def share_page(request: HttpRequest, pk: int) -> HttpResponse:
+    share, reason = _share_from_cookie(request, pk)
+    if share is None:
+        return _share_gone(request, reason)
 
     shared, added = selectors.shared_versions(share)
     kept = {s.preview_id: s for s in selectors.share_snapshots(share)}
@@ -355,24 +393,23 @@ def share_page(request: HttpRequest, pk: int) -> HttpResponse:
         _shared_card(request, share, item, kept.get(getattr(item.preview, "pk", None)))
         for item in shared
     ]
+    focus = request.GET.get("focus", "")
+    focus = int(focus) if focus.isdecimal() else None
     title = share.comparison.title if share.comparison else share.preview.session.name
     response = render(
         request,
         "comparisons/share_page.html",
-        {"share": share, "title": title, "cards": cards, "added": added},
+        {"share": share, "title": title, "cards": cards, "added": added, "focus": focus},
     )
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _no_store(response)
 
 
 @login_not_required
 def share_screenshot(request: HttpRequest, pk: int, shot_pk: int) -> HttpResponse:
     """A screenshot of a shared version, for the holder of the share's link (its cookie is on
     this share's path); anything the share does not show: 404."""
-    token = request.COOKIES.get(_share_cookie(pk), "")
-    share = selectors.share_get_by_token(token) if token else None
-    if share is None or share.pk != pk:
+    share, _reason = _share_from_cookie(request, pk)
+    if share is None:
         raise Http404("No such screenshot.")
     shot = get_object_or_404(selectors.share_screenshots(share), pk=shot_pk)
     response = screenshot_response(shot)

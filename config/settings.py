@@ -275,6 +275,9 @@ HOST_ID = os.environ.get("DASHBOARD_HOST_ID", "") or socket.gethostname()
 # `manage.py worker`: how many tasks one worker process runs at once (they are async and
 # mostly wait on the model or the sandbox).
 WORKER_SLOTS = envint("WORKER_SLOTS", 32)
+# A local sandbox with no run for this long is paused (its previews stop; its workspace is
+# kept; Resume brings it back). 0: never. The sandbox page shows the time left and extends it.
+SANDBOX_IDLE_MINUTES = envint("DASHBOARD_SANDBOX_IDLE_MINUTES", 30)
 # A run waiting this long for a person's approval is ended (status "timed out") by the reaper.
 RUN_APPROVAL_TIMEOUT_SECONDS = envint("RUN_APPROVAL_TIMEOUT_SECONDS", 3600)
 # Largest tool output kept in one event (the full text still reaches the model).

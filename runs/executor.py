@@ -22,13 +22,14 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from lib.errors import describe_error
+from lib.processes import process_identity
 from sandboxes.services import sandbox_attached
 
 from .agents_factory import build_agent
 from .approvals import approvals_record, seal_state, state_with_decisions
 from .event_log import EventLog
 from .lane_tools import LaneTools
-from .mcp import connect_servers
+from .mcp import MCPServerUnavailable, connect_servers
 from .models import LaneGroup, Run
 from .sdk_events import StreamNormaliser
 from .services import run_cancel
@@ -40,6 +41,12 @@ CANCEL_POLL_SECONDS = 0.5
 STATE_INTERVAL_SECONDS = 1.0
 
 
+def this_executor() -> str:
+    """Who executes a run: "<machine>/<pid>:<start time>", so that a reaper on the same
+    machine sees at once that the process is gone (runs/reaper.py)."""
+    return f"{settings.HOST_ID}/{process_identity()}"
+
+
 async def run_execute(*, run_id: int) -> None:
     # Claim the run: exactly one executor moves it from queued to running (a run continuing
     # after its approvals keeps the time it first started).
@@ -48,6 +55,7 @@ async def run_execute(*, run_id: int) -> None:
         status=Run.Status.RUNNING,
         started_at=Coalesce(F("started_at"), Value(now)),
         heartbeat_at=now,
+        executor=this_executor(),
     )
     if not claimed:
         return
@@ -101,6 +109,10 @@ class Executor:
             run.error = "The server stopped while this run was executing."
             await self._finish()
             raise
+        except MCPServerUnavailable as error:
+            logger.warning("Run %s failed: %s", run.pk, error)
+            run.status = Run.Status.FAILED
+            run.error = str(error)
         except Exception as error:
             logger.warning("Run %s failed", run.pk, exc_info=True)
             run.status = Run.Status.FAILED

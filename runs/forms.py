@@ -242,7 +242,9 @@ class LaneGroupForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         initial="Synthesise the lanes' findings into one answer.",
     )
-    coordinator = forms.ModelChoiceField(queryset=None, help_text="Runs without a sandbox.")
+    coordinator = forms.ModelChoiceField(
+        queryset=None, help_text="Runs without a sandbox.", empty_label="Choose an agent…"
+    )
     mode = _mode_field()
     clean_mode = _clean_mode
 
@@ -252,12 +254,17 @@ class LaneGroupForm(forms.Form):
         self.fields["coordinator"].queryset = configs
         for i in range(1, 7):
             self.fields[f"label_{i}"] = forms.CharField(max_length=80, required=False)
-            self.fields[f"agent_{i}"] = forms.ModelChoiceField(queryset=configs, required=False)
+            self.fields[f"agent_{i}"] = forms.ModelChoiceField(
+                queryset=configs, required=False, empty_label="Choose an agent…"
+            )
             self.fields[f"manifest_{i}"] = forms.ModelChoiceField(
-                queryset=manifests, required=False
+                queryset=manifests, required=False, empty_label="New sandbox from…"
             )
             self.fields[f"session_{i}"] = forms.ModelChoiceField(
-                queryset=sessions, required=False, label="or existing sandbox"
+                queryset=sessions,
+                required=False,
+                label="or existing sandbox",
+                empty_label="(none: a new one)",
             )
             self.fields[f"prompt_{i}"] = forms.CharField(
                 widget=forms.Textarea(attrs={"rows": 2}), required=False

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from sandboxes.hosts import task_for
 from sandboxes.models import SandboxSession
+from sandboxes.services import session_touch
 
 from .event_log import EventLog
 from .mcp import builtin_server_spec, http_server_spec
@@ -88,6 +89,7 @@ def run_start(
             thread=thread,
             turn=thread.runs.count() + 1,
         )
+        session_touch(session=session)
         transaction.on_commit(lambda: task_for(run_execute_task, session).enqueue(run.pk))
     return run
 

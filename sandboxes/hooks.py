@@ -25,6 +25,7 @@ _busy_checks: list[BusyCheck] = []
 _before_shutdown: list[ShutdownHook] = []
 _before_stop: list[ShutdownHook] = []
 _stop_delays: list[StopDelay] = []
+_delete_refusals: list[BusyCheck] = []
 
 
 def register_busy_check(check: BusyCheck) -> None:
@@ -51,6 +52,19 @@ def register_stop_delay(check: StopDelay) -> None:
     …"), or None: such a stop runs in the background, not in the request."""
     if check not in _stop_delays:
         _stop_delays.append(check)
+
+
+def register_delete_refusal(check: BusyCheck) -> None:
+    """`check(session)` says why the session must not be deleted (a sentence), or None."""
+    if check not in _delete_refusals:
+        _delete_refusals.append(check)
+
+
+async def delete_refusal_reason(session: SandboxSession) -> str | None:
+    for check in _delete_refusals:
+        if reason := await check(session):
+            return reason
+    return None
 
 
 async def stop_delay_reason(session: SandboxSession) -> str | None:

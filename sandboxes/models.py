@@ -175,12 +175,30 @@ class SandboxSession(models.Model):
         return self.is_local and bool(self.host) and self.host != settings.HOST_ID
 
     @property
+    def not_running_note(self) -> str:
+        """What a sandbox that is not running allows, in the one wording every part of its page
+        uses (conversation, preview, files): paused ones resume, ended ones are done."""
+        if self.status == self.Status.PAUSED:
+            return "This sandbox is paused: resume it to run agents, previews and commands again."
+        if self.status == self.Status.CREATING:
+            return "The sandbox is being created; this appears as soon as it runs."
+        return (
+            f"This sandbox is {self.get_status_display().lower()}; open a new one from its "
+            "starter to work again."
+        )
+
+    @property
     def seconds_left(self) -> int | None:
         if self.timeout_at is None or not self.is_live:
             return None
         from django.utils import timezone
 
         return max(0, int((self.timeout_at - timezone.now()).total_seconds()))
+
+    @property
+    def minutes_left(self) -> int | None:
+        seconds = self.seconds_left
+        return None if seconds is None else -(-seconds // 60)
 
     @property
     def workspace_root(self) -> str:

@@ -68,10 +68,15 @@ def free_host_port() -> int:
 def preview_create(
     *, session: SandboxSession, port: int = Preview.DEFAULT_PORT, command: str = ""
 ) -> Preview:
-    """Record a preview and start it in the background."""
+    """Record a preview and start it in the background. One preview per port per session: when
+    one is already starting or running on `port` (a second tab, a double click), that one is
+    returned and nothing new starts (a second dev server would fail on the same project)."""
     from .tasks import preview_boot_task
 
     with transaction.atomic():
+        SandboxSession.objects.select_for_update().filter(pk=session.pk).first()
+        if running := session.previews.active().filter(port=port).order_by("-pk").first():
+            return running
         preview = Preview.objects.create(
             session=session, port=port, command=command or Preview.DEFAULT_COMMAND
         )

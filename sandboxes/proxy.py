@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 from urllib.parse import parse_qs, quote, urlsplit
@@ -19,11 +20,12 @@ import aiohttp
 from asgiproxy.config import ProxyConfig
 from asgiproxy.context import ProxyContext
 from asgiproxy.proxies.http import proxy_http
-from asgiproxy.proxies.websocket import proxy_websocket
+from asgiproxy.proxies.websocket import WebSocketProxyContext
 from django.conf import settings
 from django.core import signing
 from django.http.cookie import parse_cookie
 from django.template.loader import render_to_string
+from starlette.websockets import WebSocket
 from yarl import URL
 
 from lib.origins import is_same_origin, request_scheme, scope_header
@@ -38,6 +40,7 @@ COOKIE_SALT = "sandboxes.preview.cookie"
 COOKIE_NAME = "sd_preview"
 ACCESS_CACHE_SECONDS = 2.0
 CLOSE_REFUSED = 4403
+logger = logging.getLogger(__name__)
 ENTER_BODY_LIMIT = 16_384
 # The enter page only posts its fragment to itself: nothing else may load, nothing may leak.
 ENTER_PAGE_HEADERS = [
@@ -326,3 +329,56 @@ async def _send_html(send, status: int, html: str, headers=()) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# --- websockets: asgiproxy's two pumps, ended cleanly -------------------------------------------
+
+
+class _PreviewSocket(WebSocketProxyContext):
+    """One proxied socket. Unlike asgiproxy's own loop, a close from either side is a normal
+    end, and both pumps are always stopped and awaited (also when access ends and the socket
+    is cancelled): nothing is left running, and no "Task exception was never retrieved"
+    traceback reaches the server log when an HMR socket closes."""
+
+    async def upstream_to_client_loop(self) -> None:
+        while True:
+            message = await self.upstream_ws.receive()
+            if message.type in _SOCKET_ENDS:
+                return
+            await self.send_upstream_to_client(upstream_msg=message)
+
+    async def loop(self) -> None:
+        pumps = [
+            asyncio.create_task(self.client_to_upstream_loop()),
+            asyncio.create_task(self.upstream_to_client_loop()),
+        ]
+        try:
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pump in pumps:
+                pump.cancel()
+            ended = await asyncio.gather(*pumps, return_exceptions=True)
+            for outcome in ended:
+                if isinstance(outcome, Exception):  # a socket gone mid-message: one line
+                    logger.info("Preview socket %s ended: %r", self.id, outcome)
+
+
+_SOCKET_ENDS = {
+    aiohttp.WSMsgType.CLOSE,
+    aiohttp.WSMsgType.CLOSING,
+    aiohttp.WSMsgType.CLOSED,
+    aiohttp.WSMsgType.ERROR,
+}
+
+
+async def proxy_websocket(*, context: ProxyContext, scope, receive, send) -> None:
+    """asgiproxy's proxy_websocket, with _PreviewSocket's pumps."""
+    client_ws = WebSocket(scope=scope, receive=receive, send=send)
+    options = context.config.get_upstream_websocket_options(scope=scope, client_ws=client_ws)
+    try:
+        async with context.session.ws_connect(**options) as upstream_ws:
+            await client_ws.accept(subprotocol=upstream_ws.protocol)
+            await _PreviewSocket(client_ws=client_ws, upstream_ws=upstream_ws).loop()
+    finally:
+        with contextlib.suppress(Exception):
+            await client_ws.close()

@@ -8,6 +8,7 @@ by their own app (runs.reaper), which also runs these passes.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -19,11 +20,13 @@ from django.utils import timezone
 
 from lib.processes import process_group_alive, stop_process_group
 
+from . import hooks, services
 from .backends import LocalBackend
 from .models import Preview, SandboxSession
 from .previews import preview_check, preview_set
 
 ORPHAN_AGE_SECONDS = 3600
+logger = logging.getLogger(__name__)
 
 
 async def reap_sessions() -> int:
@@ -71,6 +74,35 @@ def _scan_local_workspaces(
         except OSError:
             continue
     return vanished, orphans
+
+
+async def reap_idle_sessions() -> int:
+    """Local sandboxes past their idle deadline (timeout_at, SANDBOX_IDLE_MINUTES after they
+    last started, resumed, ran something or were extended) are paused: their previews and
+    processes stop, their workspace is kept. One still busy (a run active or waiting for an
+    approval) gets a fresh deadline instead: idle time counts from the last time it was busy."""
+    now = timezone.now()
+    due = SandboxSession.objects.filter(
+        backend=SandboxSession.Backend.LOCAL,
+        status=SandboxSession.Status.RUNNING,
+        timeout_at__lt=now,
+    )
+    paused = 0
+    async for session in due:
+        if await hooks.session_busy_reason(session):
+            seconds = LocalBackend().timeout_seconds(session.options) or 0
+            session.timeout_at = now + timedelta(seconds=seconds) if seconds else None
+            await session.asave(update_fields=["timeout_at"])
+            continue
+        try:
+            await services.session_pause(session=session)
+        except (services.SessionBusy, services.SessionNotReady):
+            continue
+        except Exception:
+            logger.warning("Pausing idle session %s failed", session.pk, exc_info=True)
+            continue
+        paused += 1
+    return paused
 
 
 async def reap_previews() -> int:

@@ -214,6 +214,27 @@ async def session_shutdown(*, session: SandboxSession) -> None:
     await session.asave(update_fields=["status", "stopped_at", "last_error"])
 
 
+async def session_delete(*, session: SandboxSession) -> None:
+    """Shut it down (its runs stop, its previews' processes end, its workspace is removed), then
+    forget it with its runs, conversations and previews. Comparisons keep their other versions.
+    Refused (SessionBusy) while a higher layer still needs its rows (a live share link)."""
+    if reason := await hooks.delete_refusal_reason(session):
+        raise SessionBusy(reason)
+    if session.status != SandboxSession.Status.STOPPED:
+        await session_shutdown(session=session)
+    if session.is_local and session.workspace_root:
+        # A shutdown that could not reach the sandbox leaves its folder behind.
+        await sync_to_async(_remove_workspace)(session.workspace_root)
+    await session.adelete()
+
+
+def _remove_workspace(root: str) -> None:
+    """Remove a local workspace, only ever one under SANDBOX_WORKSPACE_DIR."""
+    path = Path(root).resolve()
+    if path.is_relative_to(Path(settings.SANDBOX_WORKSPACE_DIR).resolve()):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 async def _refuse_if_busy(session: SandboxSession) -> None:
     if reason := await hooks.session_busy_reason(session):
         raise SessionBusy(reason)
@@ -281,16 +302,26 @@ async def session_resume(*, session: SandboxSession) -> None:
     if session.status != SandboxSession.Status.PAUSED:
         raise SessionNotReady(f"The sandbox is {session.get_status_display().lower()}.")
     session.status = SandboxSession.Status.RUNNING
-    await session.asave(update_fields=["status"])
+    session.timeout_at = _timeout_at(get_backend(session.backend), session)
+    await session.asave(update_fields=["status", "timeout_at"])
     async with sandbox_attached(session):
         pass
+
+
+def session_touch(*, session: SandboxSession) -> None:
+    """Something happened on a local sandbox (a run started): its idle deadline starts again."""
+    if session.is_local and session.timeout_at is not None:
+        seconds = get_backend(session.backend).timeout_seconds(session.options) or 0
+        session.timeout_at = timezone.now() + timedelta(seconds=seconds)
+        SandboxSession.objects.filter(pk=session.pk).update(timeout_at=session.timeout_at)
 
 
 async def session_extend(*, session: SandboxSession, seconds: int) -> None:
     """Push the provider's timeout `seconds` from now (E2B's set_timeout)."""
     backend = get_backend(session.backend)
-    async with sandbox_attached(session) as sdk_session:
-        await backend.extend(sdk_session, seconds)
+    if not session.is_local:  # a local sandbox's idle limit is the dashboard's own
+        async with sandbox_attached(session) as sdk_session:
+            await backend.extend(sdk_session, seconds)
     session.timeout_at = timezone.now() + timedelta(seconds=seconds)
     await session.asave(update_fields=["timeout_at"])
 

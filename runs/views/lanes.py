@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -36,6 +37,7 @@ def lane_group_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "lanes": [r for r in runs if not r.is_coordinator and r.lane_id is None],
         "tool_lanes": tool_lanes,
         "coordinator": next((r for r in runs if r.is_coordinator), None),
+        "group_active": any(r.is_active for r in runs),
     }
     return render(request, "runs/lane_group_detail.html", context)
 
@@ -46,6 +48,18 @@ async def lane_group_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     group = await aget_object_or_404(LaneGroup, pk=pk, owner=user)
     await lanes.lane_group_cancel(group=group)
     return redirect(group.get_absolute_url())
+
+
+@require_POST
+def lane_group_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    group = _get_group_for_user(request, pk)
+    if group.runs.active().exists():
+        messages.error(request, "Lanes are still running: cancel them first, then delete.")
+        return redirect(group.get_absolute_url())
+    title = group.title
+    group.delete()
+    messages.success(request, f"“{title}” was deleted with its runs; the lanes' sandboxes stay.")
+    return redirect("presets")
 
 
 @once_per_form

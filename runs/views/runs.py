@@ -7,9 +7,10 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
+from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_refuse, htmx_target
 from lib.once import once_per_form
 from sandboxes.views.sessions import (
     get_session_for_user,
@@ -20,6 +21,7 @@ from sandboxes.views.sessions import (
 from .. import selectors, services
 from ..forms import FollowUpForm, RunForm
 from ..models import Approval, Run, RunImage, Thread
+from ..templatetags.run_events import dom_id
 
 
 def _get_run_for_user(request: HttpRequest, pk: int) -> Run:
@@ -59,7 +61,7 @@ def run_create(request: HtmxHttpRequest, session_pk: int) -> HttpResponse:
             return htmx_redirect(request, run.get_absolute_url())
     if request.htmx:
         context = {"session": session, "run_form": form, "thread": thread}
-        return render(request, "runs/_run_form.html", context, status=400)
+        return htmx_refuse(render(request, "runs/_run_form.html", context), "run-form")
     return render_session_page(request, session, run_form=form, status=400)
 
 
@@ -92,6 +94,11 @@ def _follow_up(request: HtmxHttpRequest, session, thread: Thread | None) -> Http
         for error in form.errors.get("prompt", []) + form.non_field_errors():
             messages.error(request, error)
         return htmx_redirect(request, last.get_absolute_url())
+    if request.htmx:
+        page = render_session_page(
+            request, session, thread=thread, follow_up_form=form, fragment="conversation"
+        )
+        return htmx_refuse(page, "conversation")
     return render_session_page(request, session, thread=thread, follow_up_form=form, status=400)
 
 
@@ -132,6 +139,18 @@ def run_result_json(request: HttpRequest, pk: int) -> HttpResponse:
     )
     response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-result.json"'
     return response
+
+
+@require_POST
+def run_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    run = _get_run_for_user(request, pk)
+    back = run.session.get_absolute_url() if run.session else reverse("home")
+    if run.is_active:
+        messages.error(request, "This run is still active: cancel it first, then delete it.")
+        return htmx_redirect(request, run.get_absolute_url())
+    run.delete()
+    messages.success(request, f"Run #{pk} was deleted with its log.")
+    return htmx_redirect(request, back)
 
 
 @require_POST
@@ -191,7 +210,8 @@ async def approval_decide(request: HtmxHttpRequest, pk: int, approval_pk: int) -
     }
     if approval.decision == Approval.Decision.PENDING:
         # Nothing recorded (a bad choice): the buttons stay, with the reason above them.
-        return await sync_to_async(render)(request, "runs/_approval_pending.html", context)
+        pending = await sync_to_async(render)(request, "runs/_approval_pending.html", context)
+        return htmx_refuse(pending, f"{dom_id(pk, approval.call_id)}-approval")
     return await sync_to_async(render)(request, "runs/_approval_decided.html", context)
 
 

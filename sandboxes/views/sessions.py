@@ -6,6 +6,7 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -106,7 +107,9 @@ async def session_bulk_shutdown(request: HtmxHttpRequest) -> HttpResponse:
             continue
         count += 1
     note = f" ({later} once their shared previews are snapshotted)" if later else ""
-    await sync_to_async(messages.success)(request, f"Shut down {count} sandbox(es){note}.")
+    await sync_to_async(messages.success)(
+        request, f"Shut down {count} sandbox{pluralize(count, 'es')}{note}."
+    )
     return redirect(reverse("session_list"))
 
 
@@ -200,9 +203,11 @@ def render_session_page(
     thread=None,
     follow_up_form=None,
     status: int = 200,
+    fragment: str | None = None,
 ) -> HttpResponse:
     """The session page: the conversation (turns, then the box for the next one) beside the
-    preview and the files. A fragment alone when htmx asks for one (SESSION_FRAGMENTS)."""
+    preview and the files. A fragment alone when htmx asks for one (SESSION_FRAGMENTS), or
+    when the caller names one (`fragment`, a key of SESSION_FRAGMENTS)."""
     if thread is None:
         thread = run_selectors.thread_for_page(session, request.GET.get("thread"))
         if thread is None and request.GET.get("thread"):
@@ -218,12 +223,30 @@ def render_session_page(
         **conversation_context(session, thread, follow_up_form),
         **session_preview_frame(request, session),
     }
-    template = SESSION_FRAGMENTS.get(htmx_target(request) or "", "sandboxes/session_detail.html")
+    template = SESSION_FRAGMENTS.get(
+        fragment or htmx_target(request) or "", "sandboxes/session_detail.html"
+    )
     return render(request, template, context, status=status)
 
 
 def session_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render_session_page(request, get_session_for_user(request, pk))
+
+
+@require_POST
+async def session_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    user = await request.auser()
+    session = await aget_object_or_404(SandboxSession, pk=pk, owner=user)
+    name = session.name
+    try:
+        await services.session_delete(session=session)
+    except services.SessionBusy as error:
+        await sync_to_async(messages.error)(request, f"“{name}” was not deleted: {error}")
+        return htmx_redirect(request, session.get_absolute_url())
+    await sync_to_async(messages.success)(
+        request, f"Sandbox “{name}” was deleted with its runs and workspace."
+    )
+    return htmx_redirect(request, reverse("session_list"))
 
 
 @require_POST

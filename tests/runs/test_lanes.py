@@ -521,3 +521,13 @@ async def test_the_code_review_preset_with_the_demo_model_end_to_end(alice, full
     for label in ("Frontend", "Backend", "Repository"):
         assert label in coordinator.final_output, coordinator.final_output
     assert coordinator.final_output.startswith("Offline demo synthesis")
+
+
+@pytest.mark.django_db
+def test_the_lane_form_says_what_each_empty_choice_means(client, alice):
+    client.login(username="alice", password=PASSWORD)
+    page = client.get(reverse("lane_group_new")).content.decode()
+    assert "Select an option" not in page and "---------" not in page
+    assert '<option value="" selected>Choose an agent…</option>' in page
+    assert '<option value="" selected>New sandbox from…</option>' in page
+    assert '<option value="" selected>(none: a new one)</option>' in page
