@@ -152,6 +152,7 @@ def test_agent_led_code_review_lists_the_planted_bugs_with_file_and_line(alice: 
         page.request.get(thumb.get_attribute("src")).body()
     )
     expect(coordinator.get_by_test_id("tool-image")).to_have_count(1)
+    expect(coordinator).to_contain_text("Screenshot of the running app from: Frontend.")
     for other in (lanes.nth(1), lanes.nth(2)):
         expect(other.get_by_test_id("lane-thumbnail")).to_have_count(0)
     # The backend lane's column shows the probe's real answers.

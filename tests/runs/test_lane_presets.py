@@ -151,6 +151,10 @@ async def test_the_backend_runtime_lane_runs_the_api_and_reports_what_it_answere
         "GET /debug returned 200"
         in runtime[("backend/app.py", line_of("backend/app.py", '"/debug"'))]
     )
+    assert (
+        f"{len(runtime)} of them observed on the running app"
+        in (coordinator.structured_output["summary"])
+    )
     # Only observable at runtime: no static rule says a delete does not stick.
     delete = line_of("backend/app.py", 'execute("DELETE')
     assert "returned 204 but the note is still listed" in runtime[("backend/app.py", delete)]
