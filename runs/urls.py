@@ -4,7 +4,9 @@ from .views import agents, lanes, runs
 
 urlpatterns = [
     path("sessions/<int:session_pk>/runs/", runs.run_create, name="run_create"),
+    path("runs/", runs.run_list, name="run_list"),
     path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
+    path("runs/<int:pk>/timeline/", runs.run_timeline_fragment, name="run_timeline"),
     path("runs/<int:pk>/cancel/", runs.run_cancel, name="run_cancel"),
     path(
         "runs/<int:pk>/approvals/<int:approval_pk>/",

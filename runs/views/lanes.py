@@ -28,6 +28,7 @@ def lane_group_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "group": group,
         "lanes": [r for r in runs if not r.is_coordinator],
         "coordinator": next((r for r in runs if r.is_coordinator), None),
+        "group_usage": selectors.usage_of(runs),
     }
     return render(request, "runs/lane_group_detail.html", context)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
 from lib.once import once_per_form
+from sandboxes.selectors import sessions_of
 from sandboxes.views.sessions import (
     get_session_for_user,
     render_session_page,
@@ -18,8 +20,9 @@ from sandboxes.views.sessions import (
 )
 
 from .. import selectors, services
-from ..forms import FollowUpForm, RunForm
+from ..forms import RUN_SORTS, FollowUpForm, RunFilterForm, RunForm
 from ..models import Approval, Run, Thread
+from ..timeline import run_timeline
 
 
 def _get_run_for_user(request: HttpRequest, pk: int) -> Run:
@@ -104,9 +107,32 @@ def thread_create(request: HtmxHttpRequest, session_pk: int) -> HttpResponse:
     return htmx_redirect(request, thread.get_absolute_url())
 
 
+RUNS_PER_PAGE = 50
+
+
+def run_list(request: HtmxHttpRequest) -> HttpResponse:
+    """Every run of the user in one table: filters, search, sort, pages. A fixed number of
+    queries whatever the number of runs (tests/runs/test_run_list.py counts them)."""
+    form = RunFilterForm(
+        request.GET or None,
+        sessions=sessions_of(request.user).select_related(None).only("pk", "name").order_by("name"),
+        **selectors.run_filter_choices(request.user),
+    )
+    filters = form.cleaned_data if form.is_valid() else {}
+    sort = filters.get("sort") or "newest"
+    runs = selectors.run_search(request.user, filters=filters, order=RUN_SORTS[sort])
+    page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode(), "sort": sort}
+    if htmx_target(request) == "run-table":
+        return render(request, "runs/_run_table.html", context)
+    return render(request, "runs/run_list.html", context)
+
+
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run_for_user(request, pk)
-    context = {"run": run, "session": run.session}
+    context = {"run": run, "session": run.session, "timeline": run_timeline(run), "live": True}
     if run.thread_id is not None:
         last = selectors.thread_turns(run.thread).last()
         context |= {
@@ -120,6 +146,13 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if htmx_target(request) == "run-follow-up":
         return render(request, "runs/_run_follow_up.html", context)
     return render(request, "runs/run_detail.html", context)
+
+
+def run_timeline_fragment(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run's timeline alone: the run page swaps it in as the run streams."""
+    run = _get_run_for_user(request, pk)
+    context = {"run": run, "timeline": run_timeline(run), "live": True}
+    return render(request, "runs/_timeline.html", context)
 
 
 @require_POST

@@ -55,6 +55,10 @@
         if (follow && log) log.scrollTop = log.scrollHeight;
         if (hint) hint.hidden = true;
         root.dataset.lastSeq = String(lastSeq);
+        if (root.dataset.runId) {
+          // The run's timeline refreshes itself on this (throttled by htmx).
+          document.body.dispatchEvent(new CustomEvent("run-progress-" + root.dataset.runId));
+        }
         announce();
       }
     }
@@ -103,6 +107,20 @@
       else start(root);
     });
   }
+
+  // A timeline bar scrolls to its step in the log, and marks it for a moment.
+  document.addEventListener("click", (event) => {
+    const bar = event.target.closest("a.tl-bar[data-seq]");
+    if (!bar) return;
+    const step = document.getElementById(bar.getAttribute("href").slice(1));
+    if (!step) return;
+    event.preventDefault();
+    step.scrollIntoView({ block: "center", behavior: "smooth" });
+    step.classList.remove("ev-flash");
+    void step.offsetWidth;
+    step.classList.add("ev-flash");
+    history.replaceState(null, "", bar.getAttribute("href"));
+  });
 
   document.addEventListener("DOMContentLoaded", () => {
     startAll(document);

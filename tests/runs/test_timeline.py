@@ -1,0 +1,121 @@
+"""Timeline and cost of a scripted run with known usage and a known price table."""
+
+from decimal import Decimal
+
+import pytest
+from agents.testing import ModelStep, assistant_message, function_call
+from agents.usage import Usage
+from asgiref.sync import sync_to_async
+from django.template.loader import render_to_string
+from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
+
+from runs.models import ModelPrice, Run
+from runs.timeline import run_timeline
+
+from ..helpers import events_of, execute, use_model
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _usage(fresh_and_cached: int, cached: int, output: int, reasoning: int) -> Usage:
+    return Usage(
+        requests=1,
+        input_tokens=fresh_and_cached,
+        output_tokens=output,
+        total_tokens=fresh_and_cached + output,
+        input_tokens_details=InputTokensDetails(cached_tokens=cached, cache_write_tokens=0),
+        output_tokens_details=OutputTokensDetails(reasoning_tokens=reasoning),
+    )
+
+
+def _script():
+    return [
+        ModelStep(
+            output=[function_call("exec_command", {"cmd": "sleep 0.3; echo hi"}, call_id="c1")],
+            usage=_usage(1000, 400, 500, 200),
+        ),
+        ModelStep(
+            output=[function_call("exec_command", {"cmd": "exit 3"}, call_id="c2")],
+            usage=_usage(2000, 1500, 100, 0),
+        ),
+        ModelStep(output=[assistant_message("Done.")], usage=_usage(3000, 2500, 50, 10)),
+    ]
+
+
+@pytest.fixture
+async def price():
+    return await ModelPrice.objects.acreate(
+        model="scripted",
+        input_per_million=Decimal("2.50"),
+        cached_input_per_million=Decimal("0.25"),
+        output_per_million=Decimal("15"),
+    )
+
+
+async def test_each_response_and_the_run_have_their_exact_cost(local_session, price):
+    use_model("scripted", _script())
+    run = await execute(local_session, model="scripted")
+    assert run.status == Run.Status.SUCCEEDED, run.error
+
+    # (fresh input x 2.50 + cached x 0.25 + output x 15) / 1M; reasoning is part of output.
+    step_costs = [Decimal("0.009100"), Decimal("0.003125"), Decimal("0.002625")]
+    responses = [e.payload for e in await events_of(run) if e.kind == "response"]
+    assert [Decimal(r["cost"]) for r in responses] == step_costs
+    assert [(r["cached_input_tokens"], r["reasoning_tokens"]) for r in responses] == [
+        (400, 200),
+        (1500, 0),
+        (2500, 10),
+    ]
+    assert run.usage() == {
+        "requests": 3,
+        "input_tokens": 6000,
+        "cached_input_tokens": 4400,
+        "output_tokens": 650,
+        "reasoning_tokens": 210,
+        "total_tokens": 6650,
+    }
+    assert run.cost == sum(step_costs) == Decimal("0.014850")
+    state = render_to_string("runs/_state.html", {"state": run.state_payload(), "run_id": run.pk})
+    assert "$0.015" in state and "4400 cached" in state and "210 reasoning" in state
+
+
+async def test_the_timeline_has_every_step_with_its_timing(local_session, price):
+    use_model("scripted", _script())
+    run = await execute(local_session, model="scripted")
+    timeline = await sync_to_async(run_timeline)(run)
+
+    kinds = [bar.kind for bar in timeline.bars]
+    assert kinds == ["response", "tool", "response", "tool", "response"]
+    first_tool, second_tool = [bar for bar in timeline.bars if bar.kind == "tool"]
+    assert first_tool.label == "$ sleep 0.3; echo hi"
+    assert first_tool.status == "ok" and first_tool.detail == "exit 0"
+    assert first_tool.seconds >= 0.3  # the command slept that long
+    assert second_tool.status == "bad" and second_tool.detail == "exit 3"
+    # Bars sit in time order inside the run's span, and point at their log entries.
+    events = {e.seq: e for e in await events_of(run)}
+    for bar in timeline.bars:
+        assert 0 <= bar.left <= 100 and bar.left + bar.width <= 100.001
+        assert events[bar.seq].kind == ("response" if bar.kind == "response" else "tool_call")
+    starts = [bar.start for bar in timeline.bars]
+    assert starts == sorted(starts)
+    assert [bar.cost for bar in timeline.bars if bar.kind == "response"] == [
+        Decimal("0.009100"),
+        Decimal("0.003125"),
+        Decimal("0.002625"),
+    ]
+    assert timeline.totals["tool"] >= 0.3
+    html = await sync_to_async(render_to_string)(
+        "runs/_timeline.html", {"run": run, "timeline": timeline}
+    )
+    assert html.count('data-testid="timeline-bar"') == 5
+    assert "$0.0091" in html and "400 cached" in html and "200 reasoning" in html
+
+
+async def test_a_model_without_a_price_says_no_price(local_session):
+    use_model("scripted", _script())
+    run = await execute(local_session, model="scripted")
+    assert run.cost is None
+    responses = [e.payload for e in await events_of(run) if e.kind == "response"]
+    assert [r["cost"] for r in responses] == [None, None, None]
+    state = render_to_string("runs/_state.html", {"state": run.state_payload(), "run_id": run.pk})
+    assert "no price" in state
