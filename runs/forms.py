@@ -267,3 +267,10 @@ class RunFilterForm(forms.Form):
         if since and until and since > until:
             raise forms.ValidationError("“From” is after “to”.")
         return data
+
+
+class RunImportForm(forms.Form):
+    file = forms.FileField(
+        label="Run export (.json)",
+        help_text="A file downloaded with “Export JSON” from a run or a conversation.",
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -19,8 +19,9 @@ from sandboxes.views.sessions import (
     session_preview_frame,
 )
 
-from .. import selectors, services
-from ..forms import RUN_SORTS, FollowUpForm, RunFilterForm, RunForm
+from .. import export, selectors, services
+from ..event_log import render_event
+from ..forms import RUN_SORTS, FollowUpForm, RunFilterForm, RunForm, RunImportForm
 from ..models import Approval, Run, Thread
 from ..timeline import run_timeline
 
@@ -153,6 +154,67 @@ def run_timeline_fragment(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run_for_user(request, pk)
     context = {"run": run, "timeline": run_timeline(run), "live": True}
     return render(request, "runs/_timeline.html", context)
+
+
+def _download(chunks, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        (chunk.encode() async for chunk in chunks), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+async def run_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The run as JSON (config, prompt, every event, usage, cost, timings; no secret), streamed."""
+    user = await request.auser()
+    run = await aget_object_or_404(Run, pk=pk, owner=user)
+    return _download(export.run_export(run), f"run-{run.pk}.json")
+
+
+async def thread_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """A whole conversation: each of its turns as a run export, in order."""
+    user = await request.auser()
+    thread = await aget_object_or_404(Thread, pk=pk, owner=user)
+    runs = [run async for run in selectors.thread_turns(thread)]
+    return _download(export.thread_export(thread, runs), f"conversation-{thread.pk}.json")
+
+
+@once_per_form
+def run_import(request: HtmxHttpRequest) -> HttpResponse:
+    """Upload an export: it becomes a read-only run (a conversation: one per turn)."""
+    form = RunImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        if upload.size > export.IMPORT_LIMIT_BYTES:
+            form.add_error("file", f"The file is over {export.IMPORT_LIMIT_BYTES // 2**20} MB.")
+        else:
+            try:
+                runs = export.runs_import(owner=request.user, data=upload.read())
+            except export.ImportRefused as error:
+                form.add_error("file", str(error))
+            else:
+                if len(runs) > 1:
+                    messages.success(request, f"Imported {len(runs)} runs (one per turn).")
+                return redirect(runs[0].get_absolute_url())
+    status = 400 if form.errors else 200
+    return render(request, "runs/run_import.html", {"form": form}, status=status)
+
+
+def run_replay(request: HttpRequest, pk: int) -> JsonResponse:
+    """A finished run's log for the page's replay: each event with its time and its fragment."""
+    run = _get_run_for_user(request, pk)
+    if run.is_active:
+        return JsonResponse({"error": "The run is still going: watch it live."}, status=409)
+    events = [
+        {
+            "seq": event.seq,
+            "kind": event.kind,
+            "at": event.created_at.timestamp() * 1000,
+            "html": render_event(event),
+        }
+        for event in selectors.run_events(run).iterator(chunk_size=1000)
+    ]
+    return JsonResponse({"events": events})
 
 
 @require_POST
