@@ -153,7 +153,7 @@ def run_timeline_fragment(request: HttpRequest, pk: int) -> HttpResponse:
     """The run's timeline alone: the run page swaps it in as the run streams."""
     run = _get_run_for_user(request, pk)
     context = {"run": run, "timeline": run_timeline(run), "live": True}
-    return render(request, "runs/_timeline.html", context)
+    return render(request, "runs/_timeline_body.html", context)
 
 
 def _download(chunks, filename: str) -> StreamingHttpResponse:

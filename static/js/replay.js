@@ -76,7 +76,7 @@
         do {
           entry = apply(events[index]) || entry;
           index += 1;
-        } while (index < events.length && FOLLOWERS.has(events[index].kind));
+        } while (index < events.length && (!entry || FOLLOWERS.has(events[index].kind)));
         if (entry) entry.scrollIntoView({ block: "nearest" });
         if (index >= events.length) finish();
       },

@@ -119,3 +119,32 @@ async def test_a_model_without_a_price_says_no_price(local_session):
     assert [r["cost"] for r in responses] == [None, None, None]
     state = render_to_string("runs/_state.html", {"state": run.state_payload(), "run_id": run.pk})
     assert "no price" in state
+
+
+async def test_with_tracing_on_the_run_stores_its_trace_and_links_to_it(
+    local_session, settings, alice
+):
+    from django.test import AsyncClient
+
+    from ..conftest import alogin
+
+    from agents.tracing import set_trace_processors
+    from agents.tracing.processors import default_processor
+
+    settings.AGENTS_TRACING = True
+    use_model("scripted", _script())
+    set_trace_processors([])  # traces are made, not exported: no network here
+    try:
+        run = await execute(local_session, model="scripted")
+    finally:
+        set_trace_processors([default_processor()])
+    assert run.trace_id.startswith("trace_") and len(run.trace_id) > 20
+    client = await alogin(AsyncClient(), alice)
+    page = (await client.get(run.get_absolute_url())).content.decode()
+    assert f"https://platform.openai.com/traces/trace?trace_id={run.trace_id}" in page
+
+
+async def test_with_tracing_off_there_is_no_trace(local_session):
+    use_model("scripted", _script())
+    run = await execute(local_session, model="scripted")
+    assert run.trace_id == "" and run.trace_url == ""
