@@ -49,7 +49,7 @@ def test_timeline_runs_page_replay_and_import(new_context, tmp_path):
     seqs = log.evaluate("ol => [...ol.children].map(li => li.dataset.seq)")
     page.get_by_test_id("replay").get_by_role("button", name="Step").click()
     expect(log.locator("> li")).to_have_count(1)
-    page.get_by_test_id("replay").get_by_role("button", name="16×").click()
+    page.get_by_test_id("replay").locator("button[data-speed='16']").click()
     expect(log.locator("> li")).to_have_count(len(seqs), timeout=30_000)
     assert log.evaluate("ol => [...ol.children].map(li => li.dataset.seq)") == seqs
     expect(page.get_by_test_id("run-status")).to_have_text("Succeeded")

@@ -124,12 +124,11 @@ async def test_a_model_without_a_price_says_no_price(local_session):
 async def test_with_tracing_on_the_run_stores_its_trace_and_links_to_it(
     local_session, settings, alice
 ):
+    from agents.tracing import set_trace_processors
+    from agents.tracing.processors import default_processor
     from django.test import AsyncClient
 
     from ..conftest import alogin
-
-    from agents.tracing import set_trace_processors
-    from agents.tracing.processors import default_processor
 
     settings.AGENTS_TRACING = True
     use_model("scripted", _script())
