@@ -3,7 +3,7 @@
 The file holds the run's agent config, prompt, status, answer, usage, cost, timings and every
 event of its log, in order. Never a secret: MCP servers keep only their name, kind and public
 URL; every string is cleaned of the dashboard's keys and the run's MCP headers and URLs
-(lib.secrets.redact); sealed state (the paused RunState, a thread's history) is left out.
+(lib.secrets.redact_json); sealed state (the paused RunState, a thread's history) is left out.
 The export is streamed, event by event, so memory stays flat whatever the log's length.
 """
 
@@ -15,9 +15,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils.dateparse import parse_datetime
 
-from lib.secrets import is_sealed, process_secret_values, redact, unseal
+from lib.secrets import is_sealed, process_secret_values, redact_json, unseal
 
 from .models import Run, RunEvent
 
@@ -81,18 +83,23 @@ def run_header(run: Run) -> dict[str, Any]:
 
 
 async def _run_chunks(run: Run, secrets: set[str]) -> AsyncIterator[str]:
-    header = json.dumps(redact(run_header(run), secrets))
+    header = redact_json(json.dumps(run_header(run)), secrets)
     yield header[:-1] + ', "events": ['
-    events = RunEvent.objects.filter(run_id=run.pk).order_by("seq")
+    # The payload as the database stores it (JSON text): never decoded and encoded again.
+    events = (
+        RunEvent.objects.filter(run_id=run.pk)
+        .order_by("seq")
+        .annotate(text=Cast("payload", TextField()))
+        # values(), not values_list(): the latter's aiterator() queries from the event loop.
+        .values("seq", "kind", "created_at", "text")
+    )
     first = True
-    async for event in events.aiterator(chunk_size=EXPORT_CHUNK):
-        item = {
-            "seq": event.seq,
-            "kind": event.kind,
-            "at": event.created_at.isoformat(),
-            "payload": redact(event.payload, secrets),
-        }
-        yield ("" if first else ",\n") + json.dumps(item)
+    async for row in events.aiterator(chunk_size=EXPORT_CHUNK):
+        item = (
+            f'{{"seq": {row["seq"]}, "kind": {json.dumps(row["kind"])}, '
+            f'"at": "{row["created_at"].isoformat()}", "payload": {row["text"]}}}'
+        )
+        yield ("" if first else ",\n") + redact_json(item, secrets)
         first = False
     yield "]}"
 

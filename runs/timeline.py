@@ -13,12 +13,14 @@ from decimal import Decimal
 
 from django.db.models.fields.json import KT
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from .models import Run, RunEvent
 
-# Past this many bars a waterfall is unreadable and slow to draw: the rest are counted.
-BAR_LIMIT = 400
+# Past this many bars a waterfall is unreadable and slow to draw: a long run shows its latest
+# steps, and counts the earlier ones.
+BAR_LIMIT = 300
+ROWS_PER_BAR = 2  # a model response or a tool call and its output: about two events a bar
+BAR_KINDS = ("response", "tool_call", "approval_requested")
 STEP_KINDS = ("response", "tool_call", "approval_requested", "approval_decided")
 
 
@@ -59,12 +61,17 @@ class Timeline:
 
 
 def _time(value, fallback: datetime) -> datetime:
-    parsed = parse_datetime(value) if isinstance(value, str) else None
-    return parsed or fallback
+    if not isinstance(value, str):
+        return fallback
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return fallback
 
 
 def _cost(value) -> Decimal | None:
-    return None if value in (None, "") else Decimal(str(value))
+    # A JSON null read as text is "null" on SQLite.
+    return None if value in (None, "", "null") else Decimal(str(value))
 
 
 def _tokens(payload: dict) -> str:
@@ -86,73 +93,102 @@ def _tool_label(payload: dict) -> str:
     return f"{server} · {payload.get('tool', 'tool')}" if server else payload.get("tool", "tool")
 
 
+# What a bar needs of each event's payload, read by the database (JSON key extraction): a
+# tool's output (up to EVENT_OUTPUT_LIMIT) and a patch's text are never decoded here.
+STEP_KEYS = (
+    "call",
+    "tool",
+    "command",
+    "server",
+    "started_at",
+    "ended_at",
+    "exit_code",
+    "still_running",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost",
+    "kind_label",
+    "requested_at",
+    "decision",
+    "decided_at",
+)
+
+
+def _step_rows(run: Run):
+    kinds = (*STEP_KINDS, "tool_output")
+    return (
+        RunEvent.objects.filter(run_id=run.pk, kind__in=kinds)
+        .annotate(**{f"p_{key}": KT(f"payload__{key}") for key in STEP_KEYS})
+        .order_by("seq")
+        .values_list("seq", "kind", "created_at", *(f"p_{key}" for key in STEP_KEYS))
+    )
+
+
+def _number(value) -> int:
+    return int(value) if value not in (None, "") else 0
+
+
 def _step_bars(run: Run, now: datetime) -> list[Bar]:
-    events = RunEvent.objects.filter(run_id=run.pk)
-    steps = events.filter(kind__in=STEP_KINDS).order_by("seq")
-    # Tool outputs can be large: read only the fields a bar needs.
-    outputs = {
-        row["call"]: row
-        for row in events.filter(kind="tool_output")
-        .annotate(
-            call=KT("payload__call"),
-            started=KT("payload__started_at"),
-            ended=KT("payload__ended_at"),
-            exit_code=KT("payload__exit_code"),
-            still_running=KT("payload__still_running"),
-        )
-        .values("call", "started", "ended", "exit_code", "still_running", "created_at")
-    }
+    # A long run shows its latest steps: read only the newest events that can make bars.
+    newest = list(_step_rows(run).order_by("-seq")[: BAR_LIMIT * ROWS_PER_BAR])
+    rows = [
+        (seq, kind, at, dict(zip(STEP_KEYS, rest, strict=True)))
+        for seq, kind, at, *rest in reversed(newest)
+    ]
+    outputs = {p["call"]: (at, p) for _, kind, at, p in rows if kind == "tool_output"}
     bars: list[Bar] = []
     calls: dict[str, Bar] = {}
     waits: dict[str, Bar] = {}
-    for event in steps.only("seq", "kind", "payload", "created_at"):
-        payload = event.payload
-        if event.kind == "response":
-            end = _time(payload.get("ended_at"), event.created_at)
+    for seq, kind, created_at, payload in rows:
+        if kind == "response":
+            end = _time(payload["ended_at"], created_at)
+            tokens = {key: _number(payload[key]) for key in STEP_KEYS[8:12]}
             bars.append(
                 Bar(
                     kind="response",
                     label="Model response",
-                    start=_time(payload.get("started_at"), end),
+                    start=_time(payload["started_at"], end),
                     end=end,
-                    seq=event.seq,
-                    detail=_tokens(payload),
-                    cost=_cost(payload.get("cost")),
-                    priced=payload.get("cost") is not None,
+                    seq=seq,
+                    detail=_tokens(tokens),
+                    cost=_cost(payload["cost"]),
+                    priced=_cost(payload["cost"]) is not None,
                     status="ok",
                 )
             )
-        elif event.kind == "tool_call":
-            call = payload.get("call", "")
-            output = outputs.get(call)
+        elif kind == "tool_call":
+            call = payload["call"] or ""
             bar = Bar(
                 kind="tool",
                 label=_tool_label(payload),
-                start=event.created_at,
+                start=created_at,
                 end=now,
-                seq=event.seq,
+                seq=seq,
                 status="running",
             )
-            if output is not None:
-                bar.start = _time(output["started"], event.created_at)
-                bar.end = _time(output["ended"], output["created_at"])
+            if call in outputs:
+                output_at, output = outputs[call]
+                bar.start = _time(output["started_at"], created_at)
+                bar.end = _time(output["ended_at"], output_at)
                 code = output["exit_code"]
                 if output["still_running"] in (True, 1, "true", "1"):
                     bar.status, bar.detail = "running", "still running"
-                elif code is not None:
+                elif code not in (None, "null"):
                     bar.status = "ok" if str(code) == "0" else "bad"
                     bar.detail = f"exit {code}"
                 else:
                     bar.status = "ok"
             calls[call] = bar
             bars.append(bar)
-        elif event.kind == "approval_requested":
-            call = payload.get("call", "")
+        elif kind == "approval_requested":
+            call = payload["call"] or ""
             target = calls.get(call)
             wait = Bar(
                 kind="approval",
-                label=f"Waiting for approval · {payload.get('kind_label', 'call').lower()}",
-                start=_time(payload.get("requested_at"), event.created_at),
+                label=f"Waiting for approval · {(payload['kind_label'] or 'call').lower()}",
+                start=_time(payload["requested_at"], created_at),
                 end=now,
                 seq=target.seq if target else None,
                 detail="pending",
@@ -165,11 +201,11 @@ def _step_bars(run: Run, now: datetime) -> list[Bar]:
                 # A call waiting for approval is not running: its bar is the wait's.
                 target.end = wait.start
                 target.status, target.detail = "waiting", "awaiting approval"
-        elif event.kind == "approval_decided":
-            wait = waits.get(payload.get("call", ""))
+        elif kind == "approval_decided":
+            wait = waits.get(payload["call"] or "")
             if wait is not None and wait.detail == "pending":
-                wait.end = _time(payload.get("decided_at"), event.created_at)
-                wait.detail = payload.get("decision", "")
+                wait.end = _time(payload["decided_at"], created_at)
+                wait.detail = payload["decision"] or ""
                 wait.status = "ok" if wait.detail == "approved" else "bad"
     return bars
 
@@ -223,8 +259,17 @@ def run_timeline(run: Run) -> Timeline:
     timeline = Timeline()
     if not bars:
         return timeline
-    timeline.start = min([bar.start for bar in bars] + ([run.started_at] if run.started_at else []))
+    steps = len([bar for bar in bars if bar.kind != "lane"])
+    if steps >= BAR_LIMIT:
+        counted = RunEvent.objects.filter(run_id=run.pk, kind__in=BAR_KINDS).count()
+        timeline.hidden = max(counted - steps, 0)
+    if len(bars) > BAR_LIMIT:
+        timeline.hidden += len(bars) - BAR_LIMIT
+        bars = bars[-BAR_LIMIT:]
+    timeline.start = min(bar.start for bar in bars)
     timeline.end = max([bar.end for bar in bars] + ([run.finished_at] if run.finished_at else []))
+    if run.started_at and not timeline.hidden:
+        timeline.start = min(timeline.start, run.started_at)
     span = max(timeline.seconds, 0.001)
     for bar in bars:
         bar.left = round((bar.start - timeline.start).total_seconds() / span * 100, 3)
@@ -232,6 +277,5 @@ def run_timeline(run: Run) -> Timeline:
         bar.left = min(bar.left, 100 - bar.width)
     for kind in ("response", "tool", "approval"):
         timeline.totals[kind] = sum(bar.seconds for bar in bars if bar.kind == kind)
-    timeline.hidden = max(len(bars) - BAR_LIMIT, 0)
-    timeline.bars = bars[:BAR_LIMIT]
+    timeline.bars = bars
     return timeline

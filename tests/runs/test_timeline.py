@@ -147,3 +147,32 @@ async def test_with_tracing_off_there_is_no_trace(local_session):
     use_model("scripted", _script())
     run = await execute(local_session, model="scripted")
     assert run.trace_id == "" and run.trace_url == ""
+
+
+def test_a_long_run_draws_its_latest_steps_and_counts_the_rest(alice_run):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from runs.models import RunEvent
+    from runs.timeline import BAR_LIMIT
+
+    start = timezone.now() - timedelta(hours=1)
+    events, seq = [], 0
+    for step in range(400):  # 800 bars' worth: a response and a shell call per step
+        at = start + timedelta(seconds=step)
+        for kind, payload in (
+            ("response", {"started_at": at.isoformat(), "ended_at": at.isoformat(), "cost": None}),
+            ("tool_call", {"call": f"c{step}", "tool": "exec_command", "command": f"echo {step}"}),
+            ("tool_output", {"call": f"c{step}", "output": "x", "exit_code": 0}),
+        ):
+            seq += 1
+            events.append(
+                RunEvent(run=alice_run, seq=seq, kind=kind, payload=payload, created_at=at)
+            )
+    RunEvent.objects.bulk_create(events)
+    timeline = run_timeline(alice_run)
+    assert len(timeline.bars) <= BAR_LIMIT
+    assert timeline.hidden == 800 - len(timeline.bars)
+    assert timeline.bars[-1].label == "$ echo 399" and timeline.bars[-1].detail == "exit 0"
+    assert next(bar.cost for bar in timeline.bars if bar.kind == "response") is None
