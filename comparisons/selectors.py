@@ -36,7 +36,9 @@ def share_get_by_token(token: str) -> ShareLink | None:
     if not pk.isdecimal():
         return None
     share = (
-        ShareLink.objects.select_related("comparison", "preview", "preview__session")
+        ShareLink.objects.select_related(
+            "comparison", "preview", "preview__session", "run", "thread"
+        )
         .filter(pk=int(pk))
         .first()
     )
@@ -99,3 +101,11 @@ def shared_versions(share: ShareLink) -> tuple[list[SharedVersion], int]:
         else 0
     )
     return cards, added
+
+
+def shared_runs(share: ShareLink) -> list[Run]:
+    """The runs a run or conversation share shows: those pinned when it was made, in order,
+    still its owner's."""
+    ids = [pin["run"] for pin in share.pinned if pin.get("run")]
+    runs = Run.objects.filter(pk__in=ids, owner_id=share.owner_id).in_bulk()
+    return [runs[pk] for pk in ids if pk in runs]

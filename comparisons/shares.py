@@ -1,4 +1,5 @@
-"""Share links: read-only, expiring, revocable links to a comparison or a single preview.
+"""Share links: read-only, expiring, revocable links to a comparison, a single preview, a run
+(its log, timeline and result) or a conversation (its turns when the link was made).
 
 A link's token is `<id>.<HMAC of id and salt under SECRET_KEY>` (192 bits): never stored, so the
 database alone cannot produce a working link, yet its owner can copy it again.
@@ -15,7 +16,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from runs.models import Run
+from runs.models import Run, Thread
 from sandboxes.models import Preview
 
 from .models import Comparison, ShareLink
@@ -40,16 +41,27 @@ def share_create(
     owner,
     comparison: Comparison | None = None,
     preview: Preview | None = None,
+    run: Run | None = None,
+    thread: Thread | None = None,
     expires_in: timedelta,
 ) -> ShareLink:
     if expires_in <= timedelta(0) or expires_in > MAX_EXPIRY:
         raise ShareRefused("A share link lasts between a minute and 90 days.")
+    if run is not None or thread is not None:
+        turns = [run] if run is not None else list(thread.runs.order_by("turn", "pk"))
+        if not turns:
+            raise ShareRefused("This conversation has no turn to share yet.")
+        pinned = [_pin(None, turn, []) for turn in turns]
+    else:
+        pinned = share_pins(comparison=comparison, preview=preview)
     return ShareLink.objects.create(
         owner=owner,
         comparison=comparison,
         preview=preview,
+        run=run,
+        thread=thread,
         salt=secrets.token_hex(16),
-        pinned=share_pins(comparison=comparison, preview=preview),
+        pinned=pinned,
         expires_at=timezone.now() + expires_in,
     )
 

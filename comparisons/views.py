@@ -13,8 +13,11 @@ from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
 from lib.once import once_per_form
+from runs import selectors as run_selectors
+from runs.event_log import render_event
 from runs.forms import AgentForm
 from runs.selectors import session_latest_run, thread_turns, usage_of
+from runs.timeline import run_timeline
 from sandboxes import selectors as sandbox_selectors
 from sandboxes.grants import grant_for_user, preview_entry_url
 from sandboxes.models import Preview
@@ -201,8 +204,14 @@ def share_create(request: HtmxHttpRequest, kind: str, pk: int) -> HttpResponse:
     if kind == "comparison":
         target = _get_comparison_for_user(request, pk)
         owner_kwargs = {"comparison": target}
+    elif kind == "run":
+        target = get_object_or_404(run_selectors.runs_of(request.user), pk=pk)
+        owner_kwargs = {"run": target}
+    elif kind == "thread":
+        target = get_object_or_404(run_selectors.threads_of(request.user), pk=pk)
+        owner_kwargs = {"thread": target}
     elif kind != "preview":
-        raise Http404("Only comparisons and previews can be shared.")
+        raise Http404("Only comparisons, previews, runs and conversations can be shared.")
     else:
         target = get_object_or_404(sandbox_selectors.previews_of(request.user), pk=pk)
         owner_kwargs = {"preview": target}
@@ -216,7 +225,15 @@ def share_create(request: HtmxHttpRequest, kind: str, pk: int) -> HttpResponse:
     else:
         errors = "; ".join(e for field in form.errors.values() for e in field)
         messages.error(request, f"No link created: {errors}")
-    return htmx_redirect(request, target.get_absolute_url())
+    return htmx_redirect(request, _share_return(kind, target))
+
+
+def _share_return(kind: str, target) -> str:
+    """Where the owner goes back to after creating or revoking a link: the page it sits on."""
+    if kind == "thread":
+        last = thread_turns(target).last()
+        return last.get_absolute_url() if last else target.get_absolute_url()
+    return target.get_absolute_url()
 
 
 @require_POST
@@ -224,8 +241,8 @@ def share_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     share = get_object_or_404(selectors.shares_of(request.user), pk=pk)
     shares.share_revoke(share=share)
     messages.success(request, "Share link revoked: it no longer opens anything.")
-    target = share.comparison or share.preview
-    return htmx_redirect(request, target.get_absolute_url())
+    kind = "thread" if share.thread_id else ""
+    return htmx_redirect(request, _share_return(kind, share.target))
 
 
 def _share_cookie(pk: int) -> str:
@@ -282,6 +299,8 @@ def share_page(request: HttpRequest, pk: int) -> HttpResponse:
             return _share_gone(request, "no-token")
         return _share_gone(request)
 
+    if share.run_id or share.thread_id:
+        return _shared_runs_page(request, share)
     shared, added = selectors.shared_versions(share)
     cards = [
         {
@@ -299,6 +318,35 @@ def share_page(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "comparisons/share_page.html",
         {"share": share, "title": title, "cards": cards, "added": added},
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _shared_runs_page(request: HttpRequest, share: ShareLink) -> HttpResponse:
+    """A shared run or conversation: each turn's prompt, log, timeline and result, read-only.
+    The log is the run's own event fragments, applied in the page as the live page applies
+    them; no websocket, no form, no control."""
+    turns = [
+        {
+            "run": run,
+            "timeline": run_timeline(run),
+            "events": [
+                render_event(event, readonly=True) for event in run_selectors.run_events(run)
+            ],
+        }
+        for run in selectors.shared_runs(share)
+    ]
+    if share.thread_id:
+        title = f"A conversation of {len(turns)} turn{'s' if len(turns) != 1 else ''}"
+    else:
+        title = f"Run #{share.run_id}"
+    usage = usage_of([turn["run"] for turn in turns])
+    response = render(
+        request,
+        "comparisons/share_run.html",
+        {"share": share, "title": title, "turns": turns, "usage": usage, "readonly": True},
     )
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"

@@ -43,6 +43,10 @@ def agent_configs_of(user) -> QuerySet[AgentConfig]:
     return AgentConfig.objects.filter(owner=user)
 
 
+def threads_of(user) -> QuerySet[Thread]:
+    return Thread.objects.filter(owner=user)
+
+
 def lane_groups_of(user) -> QuerySet[LaneGroup]:
     return LaneGroup.objects.filter(owner=user)
 

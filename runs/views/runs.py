@@ -10,6 +10,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from comparisons import selectors as share_selectors
+from comparisons.forms import ShareForm
+from comparisons.views import share_links
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
 from lib.once import once_per_form
 from sandboxes.selectors import sessions_of
@@ -133,7 +136,14 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
 
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run_for_user(request, pk)
-    context = {"run": run, "session": run.session, "timeline": run_timeline(run), "live": True}
+    context = {
+        "run": run,
+        "session": run.session,
+        "timeline": run_timeline(run),
+        "live": True,
+        "share_form": ShareForm(),
+        "shares": share_links(request, share_selectors.shares_of(request.user).filter(run=run)),
+    }
     if run.thread_id is not None:
         last = selectors.thread_turns(run.thread).last()
         context |= {
@@ -141,6 +151,9 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "is_last_turn": last is not None and last.pk == run.pk,
             "turns": run.thread.runs.count(),
             "follow_up_form": FollowUpForm(initial={"approvals": run.config.get("approvals", [])}),
+            "thread_shares": share_links(
+                request, share_selectors.shares_of(request.user).filter(thread=run.thread)
+            ),
         }
     if run.session is not None:
         context["preview"] = session_preview_frame(request, run.session)["preview"]
