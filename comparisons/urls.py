@@ -6,6 +6,7 @@ urlpatterns = [
     path("manifests/<int:pk>/compare/", views.comparison_new, name="comparison_new"),
     path("comparisons/", views.comparison_list, name="comparison_list"),
     path("comparisons/<int:pk>/", views.comparison_detail, name="comparison_detail"),
+    path("comparisons/<int:pk>/diff/", views.version_diff, name="version_diff"),
     path(
         "comparisons/<int:pk>/versions/",
         views.comparison_add_version,

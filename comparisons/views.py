@@ -19,8 +19,10 @@ from runs.forms import AgentForm
 from runs.selectors import session_latest_run, thread_turns, usage_of
 from runs.timeline import run_timeline
 from sandboxes import selectors as sandbox_selectors
+from sandboxes import workspace
 from sandboxes.grants import grant_for_user, preview_entry_url
 from sandboxes.models import Preview
+from sandboxes.views.workspace import call_workspace
 
 from . import selectors, services, shares
 from .access import grant_for_share
@@ -182,6 +184,33 @@ def comparison_add_version(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def comparison_list(request: HttpRequest) -> HttpResponse:
     items = selectors.comparisons_of(request.user).prefetch_related("versions")
     return render(request, "comparisons/comparison_list.html", {"comparisons": items})
+
+
+def _diff_or_error(function, *sessions) -> dict:
+    try:
+        return {"changes": call_workspace(function, *sessions)}
+    except workspace.WorkspaceError as error:
+        return {"error": str(error)}
+
+
+def version_diff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Two versions' workspaces side by side: what differs from one to the other, file by file,
+    next to each one's changes against the starter."""
+    comparison = _get_comparison_for_user(request, pk)
+    versions = [v for v in selectors.comparison_versions(comparison) if v.session_id]
+    by_id = {str(v.pk): v for v in versions}
+    first = by_id.get(request.GET.get("a", "")) or (versions[0] if versions else None)
+    second = by_id.get(request.GET.get("b", "")) or next(
+        (v for v in versions if v is not first), None
+    )
+    context = {"comparison": comparison, "versions": versions, "first": first, "second": second}
+    if first is not None and second is not None and first != second:
+        context |= {
+            "between": _diff_or_error(workspace.between, first.session, second.session),
+            "first_changes": _diff_or_error(workspace.changes, first.session),
+            "second_changes": _diff_or_error(workspace.changes, second.session),
+        }
+    return render(request, "comparisons/version_diff.html", context)
 
 
 # --- share links -------------------------------------------------------------------------------
