@@ -64,13 +64,14 @@ def usage_of(runs: QuerySet[Run] | Iterable[Run]) -> dict:
     group. The one place that adds usage up. `cost` is None when none of the runs that used
     tokens has a price; `unpriced` counts those that have none (their cost is not in the sum)."""
     if isinstance(runs, QuerySet):
+        # Prefixed: an aggregate named like a field hides the field from the filter below.
         sums = runs.aggregate(
-            **{name: Sum(name) for name in USAGE_FIELDS},
-            cost=Sum("cost"),
+            **{f"sum_{name}": Sum(name) for name in USAGE_FIELDS},
+            sum_cost=Sum("cost"),
             unpriced=Count("pk", filter=Q(cost=None, total_tokens__gt=0)),
         )
-        usage = {name: sums[name] or 0 for name in USAGE_FIELDS}
-        usage["cost"], usage["unpriced"] = sums["cost"], sums["unpriced"]
+        usage = {name: sums[f"sum_{name}"] or 0 for name in USAGE_FIELDS}
+        usage["cost"], usage["unpriced"] = sums["sum_cost"], sums["unpriced"]
         return usage
     runs = list(runs)
     usage = {name: sum(getattr(run, name) for run in runs) for name in USAGE_FIELDS}

@@ -1,5 +1,5 @@
 import hashlib
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 from django.utils.dateparse import parse_datetime
@@ -24,15 +24,15 @@ def patch_lines(patch: str) -> list[tuple[str, str]]:
 
 @register.filter
 def dollars(cost) -> str:
-    """A cost as the pages show it: "$0.0123"; None (the model has no price) as "no price"."""
+    """A cost as the pages show it ("$0.0123", "$4.56"); None, no price for its model."""
     if cost is None or cost == "":
         return "no price"
     value = Decimal(str(cost))
     if value == 0:
         return "$0.00"
-    if value < Decimal("0.01"):
-        return f"${value:.4f}"
-    return f"${value:,.2f}" if value >= 100 else f"${value:.3f}"
+    # Under a dollar, to a hundredth of a cent: agent steps cost fractions of a cent.
+    step = Decimal("0.0001") if value < 1 else Decimal("0.01")
+    return f"${value.quantize(step, rounding=ROUND_HALF_UP):,}"
 
 
 @register.filter

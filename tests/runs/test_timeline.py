@@ -76,7 +76,7 @@ async def test_each_response_and_the_run_have_their_exact_cost(local_session, pr
     }
     assert run.cost == sum(step_costs) == Decimal("0.014850")
     state = render_to_string("runs/_state.html", {"state": run.state_payload(), "run_id": run.pk})
-    assert "$0.015" in state and "4400 cached" in state and "210 reasoning" in state
+    assert "$0.0149" in state and "4400 cached" in state and "210 reasoning" in state
 
 
 async def test_the_timeline_has_every_step_with_its_timing(local_session, price):
@@ -176,3 +176,103 @@ def test_a_long_run_draws_its_latest_steps_and_counts_the_rest(alice_run):
     assert timeline.hidden == 800 - len(timeline.bars)
     assert timeline.bars[-1].label == "$ echo 399" and timeline.bars[-1].detail == "exit 0"
     assert next(bar.cost for bar in timeline.bars if bar.kind == "response") is None
+
+
+def _event(run, seq, kind, payload, at):
+    from runs.models import RunEvent
+
+    return RunEvent.objects.create(run=run, seq=seq, kind=kind, payload=payload, created_at=at)
+
+
+def test_a_wait_for_approval_is_its_own_bar_until_the_decision(alice_run):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    t0 = timezone.now() - timedelta(minutes=5)
+    at = lambda seconds: t0 + timedelta(seconds=seconds)  # noqa: E731
+    call = {"call": "c1", "tool": "exec_command", "command": "rm -rf build"}
+    _event(alice_run, 1, "tool_call", call, at(0))
+    _event(
+        alice_run,
+        2,
+        "approval_requested",
+        {"call": "c1", "kind_label": "Shell command", "requested_at": at(1).isoformat()},
+        at(1),
+    )
+    timeline = run_timeline(alice_run)
+    tool, wait = timeline.bars
+    assert (tool.status, tool.detail, wait.status, wait.detail) == (
+        "waiting",
+        "awaiting approval",
+        "waiting",
+        "pending",
+    )
+    assert wait.seq == 1  # a click goes to the call, where the approval is shown
+    _event(
+        alice_run,
+        3,
+        "approval_decided",
+        {"call": "c1", "decision": "approved", "decided_at": at(61).isoformat()},
+        at(61),
+    )
+    tool, wait = run_timeline(alice_run).bars
+    assert wait.detail == "approved" and wait.seconds == 60
+    assert wait.label == "Waiting for approval · shell command"
+
+
+def test_a_coordinator_shows_its_lanes_above_its_own_steps(alice, alice_session):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from runs.models import LaneGroup
+
+    t0 = timezone.now() - timedelta(minutes=5)
+    group = LaneGroup.objects.create(owner=alice, title="Review", task="Sum up")
+    lanes = [
+        Run.objects.create(
+            owner=alice,
+            session=alice_session,
+            lane_group=group,
+            lane_label=label,
+            config={},
+            prompt="p",
+            status=Run.Status.SUCCEEDED,
+            started_at=t0,
+            finished_at=t0 + timedelta(seconds=seconds),
+            cost=Decimal("0.01"),
+        )
+        for label, seconds in (("Security", 30), ("Style", 10))
+    ]
+    coordinator = Run.objects.create(
+        owner=alice,
+        lane_group=group,
+        is_coordinator=True,
+        config={},
+        prompt="p",
+        status=Run.Status.SUCCEEDED,
+        started_at=t0 + timedelta(seconds=31),
+        finished_at=t0 + timedelta(seconds=40),
+    )
+    _event(
+        coordinator,
+        1,
+        "response",
+        {
+            "started_at": (t0 + timedelta(seconds=32)).isoformat(),
+            "ended_at": (t0 + timedelta(seconds=39)).isoformat(),
+            "cost": "0.002",
+        },
+        t0 + timedelta(seconds=39),
+    )
+    bars = run_timeline(coordinator).bars
+    assert [(bar.kind, bar.label) for bar in bars] == [
+        ("lane", "Lane · Security"),
+        ("lane", "Lane · Style"),
+        ("lane", "Coordinator"),
+        ("response", "Model response"),
+    ]
+    assert bars[0].href == lanes[0].get_absolute_url() and bars[0].seconds == 30
+    assert bars[3].depth == 1 and bars[3].cost == Decimal("0.002")
+    assert bars[0].left == 0 and bars[3].left > bars[1].left
