@@ -62,6 +62,20 @@ def test_timeline_runs_page_replay_and_import(new_context, tmp_path):
     expect(page.get_by_test_id("run-row")).to_have_attribute("data-run", str(run_id))
     shot(page, "insight-02-runs-page-1440")
 
+    # Share it: anyone with the link sees the log, timeline and result, and no control.
+    page.goto(f"/runs/{run_id}/")
+    page.locator(f"form[action$='/share/run/{run_id}/']").get_by_role("button").click()
+    link = page.get_by_test_id("share-url").first.input_value()
+    viewer = new_context().new_page()
+    viewer.set_viewport_size({"width": 1440, "height": 900})
+    viewer.goto(link)
+    expect(viewer.get_by_test_id("timeline-bar")).to_have_count(step_count)
+    expect(viewer.locator(f"#run-{run_id}-log > li.ev-tool").first).to_be_visible()
+    expect(viewer.get_by_test_id("final-output")).to_contain_text("Bicycle Repair Collective")
+    expect(viewer.locator("form")).to_have_count(0)
+    expect(viewer.get_by_test_id("cancel")).to_have_count(0)
+    shot(viewer, "insight-05-shared-run-1440")
+
     # Export, then import the file: a read-only run with the same timeline.
     page.goto(f"/runs/{run_id}/")
     with page.expect_download() as download:
