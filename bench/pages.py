@@ -165,6 +165,11 @@ def seed() -> tuple:
         if len(pending) >= BATCH * 4:
             flush()
     flush()
+    # Planner statistics, as a database that has lived a while has them.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     total = RunEvent.objects.count()
     print(
         f"seeded {Run.objects.count():,} runs and {total:,} events "
