@@ -10,16 +10,16 @@ APT_UPDATED := .local/.apt-updated
 # DASHBOARD_SANDBOX_USER: as the dashboard's own user). sandboxes/isolation.py.
 SANDBOX_USER := $(if $(filter undefined,$(origin DASHBOARD_SANDBOX_USER)),sandbox-dashboard,$(DASHBOARD_SANDBOX_USER))
 
-.PHONY: run test setup lint format node-deps test-deps sandbox-user clean
+.PHONY: run test setup lint format node-deps chromium test-deps sandbox-user clean
 
-run: setup node-deps
+run: setup node-deps chromium
 	$(PY) manage.py seed --url http://$(HOST):$(PORT)
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py reap
 	@echo "Serving the dashboard on http://$(HOST):$(PORT) (Ctrl-C to stop)"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
-test: setup node-deps test-deps lint
+test: setup node-deps chromium test-deps lint
 	$(VENV)/bin/pytest
 
 setup: $(VENV)/.installed sandbox-user
@@ -49,12 +49,15 @@ node-deps:
 	  $(call apt_install,nodejs npm); \
 	fi
 
-# The browser tests drive Debian's chromium; a browser download is impossible here.
-test-deps:
+# Screenshots of previews (and the browser tests) drive Debian's chromium; a Playwright
+# browser download is impossible here.
+chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
-	  echo "Installing Debian's chromium for the browser tests"; \
+	  echo "Installing Debian's chromium for preview screenshots"; \
 	  $(call apt_install,chromium); \
 	fi
+
+test-deps: chromium
 
 define apt_install
 	if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.db.models import QuerySet
 
 from runs.models import Run
-from sandboxes.models import Preview
+from sandboxes.models import Preview, Screenshot
 
 from .models import Comparison, ShareLink, Version
 from .shares import share_pins, share_token
@@ -109,3 +109,28 @@ def shared_runs(share: ShareLink) -> list[Run]:
     ids = [pin["run"] for pin in share.pinned if pin.get("run")]
     runs = Run.objects.filter(pk__in=ids, owner_id=share.owner_id).in_bulk()
     return [runs[pk] for pk in ids if pk in runs]
+
+
+def _shared_session_ids(share: ShareLink) -> list[int]:
+    if share.comparison_id:
+        pins = {pin["version"] for pin in share.pinned} if share.pinned else None
+        versions = share.comparison.versions.exclude(session=None)
+        if pins is not None:
+            versions = versions.filter(pk__in=pins)
+        return list(versions.values_list("session_id", flat=True))
+    if share.preview_id is None:
+        return []  # a run or conversation share shows no screenshot
+    return [share.preview.session_id]
+
+
+def share_screenshots(share: ShareLink) -> QuerySet[Screenshot]:
+    """The screenshots a share's holders may see: those of the sandboxes it shows."""
+    return Screenshot.objects.filter(session_id__in=_shared_session_ids(share))
+
+
+def shared_screenshot(share: ShareLink, item: SharedVersion) -> Screenshot | None:
+    """The newest screenshot of one shared card's sandbox."""
+    session_id = item.version.session_id if item.version else share.preview.session_id
+    if session_id is None:
+        return None
+    return Screenshot.objects.filter(session_id=session_id).first()

@@ -17,6 +17,7 @@ from runs.models import Run, Thread
 from runs.services import RunRefused, run_start
 from sandboxes.models import Manifest, Preview, SandboxSession
 from sandboxes.previews import preview_boot
+from sandboxes.screenshots import ScreenshotFailed, screenshot_take
 from sandboxes.services import session_start
 from sandboxes.workspace import workspace_changes
 
@@ -130,6 +131,7 @@ async def version_build(*, version_id: int) -> None:
         await preview_boot(preview_id=preview.pk)  # returns once the app answers, or failed
         await preview.arefresh_from_db(fields=["status", "error"])
         if preview.status == Preview.Status.READY:
+            await version_photograph(version=version)  # the card's thumbnail
             await _stage(version, Version.Stage.READY)
         else:
             await _stage(
@@ -138,6 +140,17 @@ async def version_build(*, version_id: int) -> None:
     except Exception as error:
         logger.warning("Version %s failed", version_id, exc_info=True)
         await _stage(version, Version.Stage.FAILED, error=describe_error(error))
+
+
+async def version_photograph(*, version: Version):
+    """A thumbnail of the version's app (its card and share pages show the newest). A picture
+    that cannot be taken is logged; the version stays ready."""
+    session = await SandboxSession.objects.aget(pk=version.session_id)
+    try:
+        return await screenshot_take(session=session)
+    except (ScreenshotFailed, OSError) as error:
+        logger.warning("No screenshot of version %s: %s", version.pk, describe_error(error))
+        return None
 
 
 def version_refine(*, version: Version, owner, prompt: str) -> Run:

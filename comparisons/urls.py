@@ -21,5 +21,10 @@ urlpatterns = [
     path("shares/<int:pk>/revoke/", views.share_revoke, name="share_revoke"),
     path("s/", views.share_open, name="share_open"),
     path("s/<int:pk>/", views.share_page, name="share_page"),
+    path(
+        "s/<int:pk>/screenshots/<int:shot_pk>.png",
+        views.share_screenshot,
+        name="share_screenshot",
+    ),
     path("s/<str:token>/", views.share_legacy, name="share_legacy"),
 ]

@@ -22,6 +22,7 @@ from sandboxes import selectors as sandbox_selectors
 from sandboxes import workspace
 from sandboxes.grants import grant_for_user, preview_entry_url
 from sandboxes.models import Preview
+from sandboxes.views.screenshots import screenshot_response
 from sandboxes.views.workspace import call_workspace
 
 from . import selectors, services, shares
@@ -70,7 +71,12 @@ def _version_cards(request: HttpRequest, versions) -> list[dict]:
         if preview is not None and preview.status == Preview.Status.READY:
             grant = grant_for_user(preview, request.user, request.session.session_key)
             frame_url = preview_entry_url(request, preview, grant)
-        card = {"version": version, "run": version.run, "frame_url": frame_url}
+        card = {
+            "version": version,
+            "run": version.run,
+            "frame_url": frame_url,
+            "screenshot": sandbox_selectors.session_latest_screenshot(version.session),
+        }
         if version.session is not None:
             run = session_latest_run(version.session) or version.run
             turns = list(thread_turns(run.thread)) if run and run.thread_id else []
@@ -334,6 +340,8 @@ def share_page(request: HttpRequest, pk: int) -> HttpResponse:
     cards = [
         {
             "shared": item,
+            "screenshot": (shot := selectors.shared_screenshot(share, item)),
+            "screenshot_url": reverse("share_screenshot", args=[share.pk, shot.pk]) if shot else "",
             "frame_url": preview_entry_url(
                 request, item.preview, grant_for_share(item.preview, share)
             )
@@ -379,4 +387,18 @@ def _shared_runs_page(request: HttpRequest, share: ShareLink) -> HttpResponse:
     )
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@login_not_required
+def share_screenshot(request: HttpRequest, pk: int, shot_pk: int) -> HttpResponse:
+    """A screenshot of a shared version, for the holder of the share's link (its cookie is on
+    this share's path); anything the share does not show: 404."""
+    token = request.COOKIES.get(_share_cookie(pk), "")
+    share = selectors.share_get_by_token(token) if token else None
+    if share is None or share.pk != pk:
+        raise Http404("No such screenshot.")
+    shot = get_object_or_404(selectors.share_screenshots(share), pk=shot_pk)
+    response = screenshot_response(shot)
+    response.headers["Referrer-Policy"] = "no-referrer"
     return response

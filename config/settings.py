@@ -248,6 +248,15 @@ PREVIEW_BOOT_SECONDS = envint("PREVIEW_BOOT_SECONDS", 300)
 # How long a preview's access cookie lasts (its grant is also re-checked on every request).
 PREVIEW_COOKIE_SECONDS = envint("PREVIEW_COOKIE_SECONDS", 12 * 3600)
 PREVIEW_MODULES_CACHE = DATA_DIR / "node-modules-cache"
+
+# --- Screenshots and images (sandboxes.screenshots, runs.images) -------------------------------
+# Files the dashboard stores (screenshots, images tools produced): under the data directory,
+# never served as static files; each has a view that checks who asks.
+MEDIA_ROOT = DATA_DIR / "media"
+# Debian's chromium photographs previews server-side (`make run` installs it).
+CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# Longest wait for a preview's page to load and its network to go idle.
+SCREENSHOT_TIMEOUT_SECONDS = envint("SCREENSHOT_TIMEOUT_SECONDS", 30)
 PREVIEW_LOG_DIR = DATA_DIR / "preview-logs"
 
 # --- Manifests --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from django.db import IntegrityError
 from django.db.models import Max
 from django.template.loader import render_to_string
 
+from .images import images_store
 from .models import Run, RunEvent
 
 MESSAGE_TYPE = "run.event"
@@ -42,6 +43,8 @@ class EventLog:
         self._layer = get_channel_layer()
 
     async def emit(self, kind: str, payload: dict[str, Any]) -> RunEvent:
+        if images := payload.pop("_images", None):
+            payload["images"] = await images_store(run_id=self.run.pk, images=images)
         for attempt in range(WRITE_ATTEMPTS):
             if self._seq is None:
                 last = await RunEvent.objects.filter(run_id=self.run.pk).aaggregate(m=Max("seq"))

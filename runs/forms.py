@@ -135,6 +135,13 @@ class CodeReviewForm(forms.Form):
 
 class DeepResearchForm(CodeReviewForm):
     question = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    builtin_docs = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Offline docs search (built-in)",
+        help_text="The dashboard's own MCP server: search and fetch over the OpenAI Agents "
+        "SDK docs and this dashboard's README. No key, no network.",
+    )
     mcp_url = forms.URLField(
         required=False,
         assume_scheme="https",
@@ -165,9 +172,10 @@ class DeepResearchForm(CodeReviewForm):
 
     def clean(self):
         data = super().clean()
-        if not data.get("mcp_url") and not self.e2b_settings():
+        if not data.get("builtin_docs") and not data.get("mcp_url") and not self.e2b_settings():
             raise forms.ValidationError(
-                "Give an MCP server URL (or, with E2B, a key for its MCP gateway)."
+                "Choose a source: the offline docs search, an MCP server URL (or, with E2B, a "
+                "key for its MCP gateway)."
             )
         return data
 

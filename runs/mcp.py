@@ -1,9 +1,11 @@
-"""MCP servers attached to an agent: any streamable-HTTP server by URL and headers, or E2B's
-in-sandbox MCP gateway. Headers and settings are sealed at rest (runs.secrets) and only opened
-here, in memory, to connect."""
+"""MCP servers attached to an agent: any streamable-HTTP server by URL and headers, E2B's
+in-sandbox MCP gateway, or the dashboard's built-in offline docs server (runs.research).
+Headers and settings are sealed at rest (runs.secrets) and only opened here, in memory, to
+connect."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -13,6 +15,9 @@ from lib.secrets import is_sealed, seal, unseal
 from lib.urls import public_url
 from sandboxes.backends import BACKENDS
 from sandboxes.models import SandboxSession
+
+from .research.server import DISPLAY_URL as BUILTIN_DISPLAY_URL
+from .research.server import builtin_server
 
 E2B_GATEWAY_NAME = "e2b-mcp-gateway"
 
@@ -27,6 +32,12 @@ def http_server_spec(*, name: str, url: str, headers: dict[str, str]) -> dict[st
         "display_url": public_url(url),
         "headers": seal(headers) if headers else "",
     }
+
+
+def builtin_server_spec(*, name: str = "docs") -> dict[str, Any]:
+    """The built-in offline docs server (search, fetch): nothing secret to seal, its address
+    and token exist only in the memory of the process that runs the agent."""
+    return {"name": name, "kind": "builtin", "display_url": BUILTIN_DISPLAY_URL}
 
 
 def e2b_server_spec(*, name: str, settings: dict[str, str]) -> dict[str, Any]:
@@ -66,10 +77,15 @@ async def connect_servers(
         url = public_url(server.params["url"])
         connected.append((server, url, [t.name for t in await server.list_tools()]))
     for spec in specs:
-        if spec.get("kind") != "http":
+        if spec.get("kind") == "builtin":
+            running = await asyncio.to_thread(builtin_server)
+            url, headers, shown = running.url, running.headers, BUILTIN_DISPLAY_URL
+        elif spec.get("kind") == "http":
+            headers = unseal(spec["headers"]) if spec.get("headers") else {}
+            url = unseal(spec["url"]) if is_sealed(spec["url"]) else spec["url"]
+            shown = public_url(url)
+        else:
             continue
-        headers = unseal(spec["headers"]) if spec.get("headers") else {}
-        url = unseal(spec["url"]) if is_sealed(spec["url"]) else spec["url"]
         server = MCPServerStreamableHttp(
             params={"url": url, "headers": headers, "timeout": 15},
             name=spec["name"],
@@ -77,5 +93,5 @@ async def connect_servers(
             require_approval="always" if require_approval else None,
         )
         await stack.enter_async_context(server)
-        connected.append((server, public_url(url), [t.name for t in await server.list_tools()]))
+        connected.append((server, shown, [t.name for t in await server.list_tools()]))
     return connected

@@ -4,6 +4,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
@@ -324,6 +326,29 @@ class Approval(models.Model):
             "note": note,
             "decided_at": self.decided_at.isoformat() if self.decided_at else None,
         }
+
+
+class RunImage(models.Model):
+    """An image a tool returned during a run (runs.images), served to the run's owner."""
+
+    run = models.ForeignKey(Run, related_name="images", on_delete=models.CASCADE)
+    image = models.FileField(upload_to="run-images/%Y/%m/")
+    media_type = models.CharField(max_length=60)
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Image {self.pk} of run {self.run_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("run_image", args=[self.pk])
+
+
+@receiver(post_delete, sender=RunImage)
+def _remove_image_file(sender, instance: RunImage, **kwargs) -> None:
+    """A deleted image (its run's deletion included) takes its file along."""
+    if instance.image:
+        instance.image.delete(save=False)
 
 
 class RunEvent(models.Model):

@@ -9,7 +9,7 @@ from lib.secrets import seal
 from sandboxes.models import Manifest, SandboxSession
 
 from .lanes import LaneSpec, lane_group_create
-from .mcp import e2b_server_spec, http_server_spec
+from .mcp import builtin_server_spec, e2b_server_spec, http_server_spec
 from .models import AgentConfig, LaneGroup, Run
 
 CODE_REVIEW = "fullstack-code-review"
@@ -49,6 +49,14 @@ COORDINATOR = (
     "Review coordinator",
     "You merge code review findings from several reviewers into one prioritised report: "
     "deduplicate, order by severity, and say which reviewers failed to report.",
+)
+
+
+RESEARCHER_INSTRUCTIONS = (
+    "You research questions with the MCP tools you have: search first, then fetch the most "
+    "relevant documents and read them. Keep notes in notes.md in your sandbox. Answer with a "
+    "sourced summary: each claim followed by the number of its source, then a list of the "
+    "sources you fetched (title and URL). Cite only what you fetched."
 )
 
 
@@ -100,12 +108,18 @@ def launch_deep_research(
     mcp_url: str = "",
     mcp_headers: dict[str, str] | None = None,
     e2b_settings: dict[str, dict[str, str]] | None = None,
+    builtin_docs: bool | None = None,
 ) -> Run:
-    """A research agent with MCP search/browse servers, working in a notes sandbox."""
+    """A research agent with MCP search/browse servers, working in a notes sandbox.
+
+    `builtin_docs`: attach the built-in offline docs server (search, fetch over the bundled
+    corpus); by default when no other server is given, so the preset runs with no key."""
     from .mcp import e2b_gateway_settings
     from .tasks import run_after_session_start_task
 
     servers = []
+    if builtin_docs or (builtin_docs is None and not mcp_url and not e2b_settings):
+        servers.append(builtin_server_spec())
     if mcp_url:
         servers.append(http_server_spec(name="search", url=mcp_url, headers=mcp_headers or {}))
     for name, settings in (e2b_settings or {}).items():
@@ -115,13 +129,13 @@ def launch_deep_research(
         DEEP_RESEARCH,
         "Deep researcher",
         model,
-        "You research questions with the MCP search and browser tools you have, keep notes in "
-        "notes.md in your sandbox, and answer with a sourced summary.",
+        RESEARCHER_INSTRUCTIONS,
         capabilities=["shell", "filesystem"],
     )
     config.model = model
     config.mcp_servers = servers
-    config.save(update_fields=["model", "mcp_servers"])
+    config.instructions = RESEARCHER_INSTRUCTIONS
+    config.save(update_fields=["model", "mcp_servers", "instructions"])
     backend = SandboxSession.Backend.E2B if e2b_settings else SandboxSession.Backend.LOCAL
     options: dict = {"exposed_ports": []}
     if gateway := e2b_gateway_settings(servers):

@@ -22,6 +22,8 @@ from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEven
 from django.conf import settings
 from django.utils import timezone
 
+from .images import images_in_output
+
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
     if isinstance(obj, dict):
@@ -101,8 +103,14 @@ class StreamNormaliser:
             self._call_started[payload["call"]] = timezone.now()
             yield "tool_call", payload
         elif name == "tool_output":
-            output = item.output if isinstance(item.output, str) else _jsonish(item.output)
             payload = {"call": _get(raw, "call_id") or _get(raw, "id") or ""}
+            if (found := images_in_output(item.output)) is not None:
+                # Stored as files by the event log (runs.images); the event gets their ids.
+                output, payload["_images"] = found
+            elif (text := _text_parts(item.output)) is not None:
+                output = text  # an MCP tool's text content, shown as text
+            else:
+                output = item.output if isinstance(item.output, str) else _jsonish(item.output)
             payload.update(_shell_result(output))
             payload["output"], payload["truncated"] = _clip(payload["output"])
             ended = timezone.now()
@@ -191,6 +199,16 @@ def _shell_result(output: str) -> dict[str, Any]:
     if match["pid"] is not None:
         result["still_running"] = True
     return result
+
+
+def _text_parts(output: Any) -> str | None:
+    """The text of an output made only of text parts ({"type": "text", "text": ...})."""
+    parts = output if isinstance(output, list) else [output]
+    if not parts or not all(
+        _get(part, "type") == "text" and isinstance(_get(part, "text"), str) for part in parts
+    ):
+        return None
+    return "\n".join(_get(part, "text") for part in parts)
 
 
 def _jsonish(value: Any) -> str:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from sandboxes.models import SandboxSession
 
 from .event_log import EventLog
-from .mcp import http_server_spec
+from .mcp import builtin_server_spec, http_server_spec
 from .models import AgentConfig, Approval, Run, Thread
 
 # A session shutting down waits this long (x 0.25 s) for its runs' executors to stop and store
@@ -230,6 +230,15 @@ def agent_mcp_attach(
     """Attach (or replace, by name) a streamable-HTTP MCP server; its URL and headers sealed."""
     servers = [s for s in config.mcp_servers if s["name"] != name]
     servers.append(http_server_spec(name=name, url=url, headers=headers))
+    config.mcp_servers = servers
+    config.save(update_fields=["mcp_servers"])
+    return config
+
+
+def agent_mcp_attach_builtin(*, config: AgentConfig, name: str = "docs") -> AgentConfig:
+    """Attach the built-in offline docs server (replacing one of the same name)."""
+    servers = [s for s in config.mcp_servers if s["name"] != name and s.get("kind") != "builtin"]
+    servers.append(builtin_server_spec(name=name))
     config.mcp_servers = servers
     config.save(update_fields=["mcp_servers"])
     return config

@@ -12,6 +12,7 @@ urlpatterns = [
     path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
     path("runs/<int:pk>/timeline/", runs.run_timeline_fragment, name="run_timeline"),
     path("runs/<int:pk>/cancel/", runs.run_cancel, name="run_cancel"),
+    path("runs/images/<int:pk>", runs.run_image, name="run_image"),
     path(
         "runs/<int:pk>/approvals/<int:approval_pk>/",
         runs.approval_decide,
@@ -22,6 +23,7 @@ urlpatterns = [
     path("agents/new/", agents.agent_edit, name="agent_new"),
     path("agents/<int:pk>/", agents.agent_edit, name="agent_edit"),
     path("agents/<int:pk>/mcp/", agents.agent_mcp_add, name="agent_mcp_add"),
+    path("agents/<int:pk>/mcp/builtin/", agents.agent_mcp_builtin, name="agent_mcp_builtin"),
     path(
         "agents/<int:pk>/mcp/<slug:name>/remove/",
         agents.agent_mcp_remove,

@@ -4,6 +4,9 @@ A grant names a preview and one claim: its owner (`u`, checked here) or another 
 higher app registers with `register_grant_rule` (comparisons registers `s`, a share link). The
 rule is asked again on every request, so a revoked share shuts its viewers out at once.
 
+A screenshot's grant (`x`: the owner and an expiry, sandboxes.screenshots) is made for the
+dashboard's own headless browser and lasts SCREENSHOT_GRANT_SECONDS; it never reaches a person.
+
 An owner's grant also names the login session it was made in (`k`, sealed): it opens the
 preview only while that session lasts and its user is active, so logging out, an expired
 session, a changed password or a deactivated account shut the preview out at once too.
@@ -12,6 +15,7 @@ session, a changed password or a deactivated account shut the preview out at onc
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable
 from importlib import import_module
 from types import SimpleNamespace
@@ -19,7 +23,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth import aget_user
+from django.contrib.auth import aget_user, get_user_model
 from django.core import signing
 
 from lib.secrets import seal, unseal
@@ -28,6 +32,7 @@ from .models import Preview
 
 GRANT_SALT = "sandboxes.preview.grant"
 GRANT_MAX_AGE = 600
+SCREENSHOT_GRANT_SECONDS = 120
 ENTER_PATH = "/__preview__/enter"
 
 GrantRule = Callable[[Any, Preview], Awaitable[bool]]
@@ -46,6 +51,21 @@ def make_grant(preview: Preview, **claim: Any) -> str:
 def grant_for_user(preview: Preview, user, session_key: str) -> str:
     """A grant for `user`, valid while the login session `session_key` lasts."""
     return make_grant(preview, u=user.pk, k=seal(session_key))
+
+
+def grant_for_screenshot(preview: Preview) -> dict[str, Any]:
+    """The (unsigned) grant the screenshot browser carries: the session's owner, for a short
+    while. sandboxes.proxy signs it into the preview cookie."""
+    expires = int(time.time()) + SCREENSHOT_GRANT_SECONDS
+    return {"p": preview.pk, "x": {"u": preview.session.owner_id, "exp": expires}}
+
+
+async def _screenshot_allows(claim: Any, preview: Preview) -> bool:
+    if not isinstance(claim, dict) or claim.get("u") != preview.session.owner_id:
+        return False
+    if not isinstance(claim.get("exp"), int) or claim["exp"] < time.time():
+        return False
+    return await get_user_model().objects.filter(pk=claim["u"], is_active=True).aexists()
 
 
 async def _session_user_id(sealed_key: Any) -> int | None:
@@ -72,6 +92,8 @@ async def grant_allows(grant: dict[str, Any], preview_id: int) -> Preview | None
         if preview.session.owner_id != grant["u"]:
             return None
         return preview if await _session_user_id(grant.get("k")) == grant["u"] else None
+    if "x" in grant:
+        return preview if await _screenshot_allows(grant["x"], preview) else None
     for claim, rule in _rules.items():
         if claim in grant:
             return preview if await rule(grant[claim], preview) else None

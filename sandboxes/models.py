@@ -5,6 +5,8 @@ import base64
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.urls import reverse
 
 from lib.secrets import is_sealed, unseal
@@ -247,3 +249,38 @@ class Preview(models.Model):
         if self.ready_at and self.started_at:
             return (self.ready_at - self.started_at).total_seconds()
         return None
+
+
+class Screenshot(models.Model):
+    """A picture of a preview, taken server-side by headless Chromium through the preview
+    proxy (sandboxes.screenshots). Its file is served to the session's owner only (and to the
+    holders of a share link that shows the session)."""
+
+    session = models.ForeignKey(
+        SandboxSession, related_name="screenshots", on_delete=models.CASCADE
+    )
+    preview = models.ForeignKey(
+        Preview, null=True, blank=True, related_name="screenshots", on_delete=models.SET_NULL
+    )
+    image = models.FileField(upload_to="screenshots/%Y/%m/")
+    # The page photographed, on the preview's origin (never a grant).
+    path = models.CharField(max_length=500, default="/")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Screenshot {self.pk} of {self.session}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("screenshot_image", args=[self.pk])
+
+
+@receiver(post_delete, sender=Screenshot)
+def _remove_screenshot_file(sender, instance: Screenshot, **kwargs) -> None:
+    """A deleted screenshot (its session's deletion included) takes its file along."""
+    if instance.image:
+        instance.image.delete(save=False)

@@ -52,6 +52,11 @@ def _private_cookies() -> set[str]:
     return {COOKIE_NAME, settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME}
 
 
+def preview_cookie(grant: dict) -> str:
+    """The value of the preview host's cookie that carries `grant` (checked on each request)."""
+    return signing.dumps(grant, salt=COOKIE_SALT)
+
+
 def preview_host_pattern() -> re.Pattern[str]:
     return re.compile(rf"^p(?P<id>\d+)\.{re.escape(settings.PREVIEW_DOMAIN)}(?::\d+)?$", re.I)
 
@@ -204,7 +209,7 @@ class PreviewProxy:
         if grant is None or await grant_allows(grant, preview_id) is None:
             await _send_html(send, 403, render_to_string("sandboxes/preview_refused.html"))
             return
-        cookie = signing.dumps(grant, salt=COOKIE_SALT)
+        cookie = preview_cookie(grant)
         host = scope_header(scope, b"host")
         # request_scheme: behind a TLS proxy daphne sees http, the browser https.
         secure = request_scheme(scope) == "https" or host.split(":")[0].endswith(".localhost")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import Manifest, Preview, SandboxSession
+from .models import Manifest, Preview, SandboxSession, Screenshot
 
 
 def manifests_visible_to(user) -> QuerySet[Manifest]:
@@ -40,3 +40,19 @@ def running_sessions_of(user) -> QuerySet[SandboxSession]:
 
 def previews_of(user) -> QuerySet[Preview]:
     return Preview.objects.select_related("session").filter(session__owner=user)
+
+
+def screenshots_of(user) -> QuerySet[Screenshot]:
+    return Screenshot.objects.filter(session__owner=user)
+
+
+def preview_screenshots(preview: Preview) -> QuerySet[Screenshot]:
+    """A preview's screenshots, newest first."""
+    return Screenshot.objects.filter(preview=preview)
+
+
+def session_latest_screenshot(session: SandboxSession | None) -> Screenshot | None:
+    """The newest picture of a session's app, if one was taken."""
+    if session is None:
+        return None
+    return Screenshot.objects.filter(session=session).first()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import manifests, previews, sessions, workspace
+from .views import manifests, previews, screenshots, sessions, workspace
 
 urlpatterns = [
     path("", sessions.home, name="home"),
@@ -32,4 +32,6 @@ urlpatterns = [
     path("previews/<int:pk>/", previews.preview_detail, name="preview_detail"),
     path("previews/<int:pk>/stop/", previews.preview_stop, name="preview_stop"),
     path("previews/<int:pk>/restart/", previews.preview_restart, name="preview_restart"),
+    path("previews/<int:pk>/screenshot/", previews.preview_screenshot, name="preview_screenshot"),
+    path("screenshots/<int:pk>.png", screenshots.screenshot_image, name="screenshot_image"),
 ]

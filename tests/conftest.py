@@ -27,6 +27,7 @@ PASSWORD = "correct horse battery staple"
 def _test_settings(settings, tmp_path):
     settings.DEMO_MODEL_DELAY = 0
     settings.SANDBOX_SNAPSHOT_DIR = tmp_path / "snapshots"
+    settings.MEDIA_ROOT = tmp_path / "media"
     settings.PREVIEW_LOG_DIR = tmp_path / "preview-logs"
     settings.PREVIEW_MODULES_CACHE = tmp_path / "node-modules-cache"
     settings.SANDBOX_WORKSPACE_DIR = tmp_path / "workspaces"

@@ -37,7 +37,7 @@ def agent_edit(request: HtmxHttpRequest, pk: int | None = None) -> HttpResponse:
         services.agent_config_save(config=config, data=form.cleaned_data)
         messages.success(request, f"Saved “{config.name}”.")
         return htmx_redirect(request, reverse("agent_edit", args=[config.pk]))
-    context = {"config": config, "form": form, "mcp_form": McpServerForm()}
+    context = {"config": config, "form": form, "mcp_form": McpServerForm()} | _builtin(config)
     return render(request, "runs/agent_edit.html", context, status=400 if form.errors else 200)
 
 
@@ -54,7 +54,21 @@ def agent_mcp_add(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"MCP server “{data['name']}” attached.")
         return htmx_redirect(request, reverse("agent_edit", args=[config.pk]))
     context = {"config": config, "form": AgentForm(initial=_initial(config)), "mcp_form": form}
-    return render(request, "runs/agent_edit.html", context, status=400)
+    return render(request, "runs/agent_edit.html", context | _builtin(config), status=400)
+
+
+def _builtin(config) -> dict:
+    servers = config.mcp_servers if config.pk else []
+    return {"has_builtin_docs": any(s.get("kind") == "builtin" for s in servers)}
+
+
+@require_POST
+def agent_mcp_builtin(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Attach the built-in offline docs server (runs.research) as `docs`."""
+    config = _get_agent_for_user(request, pk)
+    services.agent_mcp_attach_builtin(config=config)
+    messages.success(request, "The built-in offline docs server is attached as “docs”.")
+    return htmx_redirect(request, reverse("agent_edit", args=[config.pk]))
 
 
 @require_POST

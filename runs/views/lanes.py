@@ -104,6 +104,7 @@ def presets(request: HtmxHttpRequest) -> HttpResponse:
                 mcp_url=data["mcp_url"],
                 mcp_headers=data["mcp_headers"],
                 e2b_settings=research_form.e2b_settings() if settings.E2B_API_KEY_SET else None,
+                builtin_docs=data["builtin_docs"],
             )
             return htmx_redirect(request, run.get_absolute_url())
     groups = selectors.lane_groups_of(request.user)[:10]

@@ -6,7 +6,14 @@ from __future__ import annotations
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -25,7 +32,7 @@ from sandboxes.views.sessions import (
 from .. import export, selectors, services
 from ..event_log import render_event
 from ..forms import RUN_SORTS, FollowUpForm, RunFilterForm, RunForm, RunImportForm
-from ..models import Approval, Run, Thread
+from ..models import Approval, Run, RunImage, Thread
 from ..timeline import run_timeline
 
 
@@ -289,3 +296,16 @@ async def approval_decide(request: HtmxHttpRequest, pk: int, approval_pk: int) -
         # Nothing recorded (a bad choice): the buttons stay, with the reason above them.
         return await sync_to_async(render)(request, "runs/_approval_pending.html", context)
     return await sync_to_async(render)(request, "runs/_approval_decided.html", context)
+
+
+def run_image(request: HttpRequest, pk: int) -> FileResponse:
+    """An image a tool returned in a run, for the run's owner only (anyone else: 404). Served
+    in a sandbox with no scripts: an SVG opened on its own cannot run code on this origin."""
+    image = get_object_or_404(RunImage.objects.filter(run__owner=request.user), pk=pk)
+    response = FileResponse(image.image.open("rb"), content_type=image.media_type)
+    response.headers["Content-Security-Policy"] = (
+        "sandbox; default-src 'none'; style-src 'unsafe-inline'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, render
 from django.views.decorators.http import require_POST
@@ -13,7 +14,7 @@ from comparisons.views import share_links
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
 from lib.once import once_per_form
 
-from .. import hooks, previews, selectors
+from .. import hooks, previews, screenshots, selectors
 from ..forms import PreviewForm
 from ..grants import grant_for_user, preview_entry_url
 from ..models import Preview, SandboxSession
@@ -56,6 +57,7 @@ def preview_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         ),
         "share_form": ShareForm(),
         "shares": share_links(request, preview_shares(preview)),
+        "screenshots": selectors.preview_screenshots(preview)[:6],
     }
     if htmx_target(request) == f"preview-{preview.pk}-state":
         return render(request, "sandboxes/_preview_state.html", context)
@@ -78,3 +80,19 @@ async def preview_restart(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if session.status == SandboxSession.Status.RUNNING:
         await previews.preview_restart(preview=preview)
     return htmx_redirect(request, preview.get_absolute_url())
+
+
+@require_POST
+async def preview_screenshot(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Photograph the preview now (server-side chromium); the preview page shows it."""
+    user = await request.auser()
+    preview = await aget_object_or_404(
+        Preview.objects.select_related("session"), pk=pk, session__owner=user
+    )
+    taken = ""
+    try:
+        shot = await screenshots.screenshot_take(session=preview.session, preview=preview)
+        taken = f"?taken={shot.pk}"  # a new URL: the page loads again, at its screenshots
+    except screenshots.ScreenshotFailed as error:
+        await sync_to_async(messages.error)(request, f"No screenshot: {error}")
+    return htmx_redirect(request, f"{preview.get_absolute_url()}{taken}#screenshots")

@@ -137,6 +137,15 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+# base URL -> environment of each dashboard served here (server_shell runs code against it).
+SERVED_ENVS: dict[str, dict[str, str]] = {}
+
+
+def server_shell(base_url: str, code: str) -> str:
+    """Run Python in `manage.py shell` against the served dashboard's database; its stdout."""
+    return _manage(SERVED_ENVS[base_url], "shell", "-c", code).stdout
+
+
 @contextlib.contextmanager
 def serve_dashboard(tmp: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     """A migrated, seeded dashboard with alice and bob, served by a real `daphne` as `make run`
@@ -148,6 +157,7 @@ def serve_dashboard(tmp: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
 
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
+    SERVED_ENVS[base_url] = env
     log_path = tmp / "daphne.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(

@@ -24,7 +24,8 @@ from playwright.sync_api import Frame, Page, expect
 
 from runs.demo import landing
 
-from .conftest import PREVIEW_URL, STARTER, login, shot
+from ..images import distinct_colours
+from .conftest import ARTIFACTS, PREVIEW_URL, STARTER, login, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -46,6 +47,28 @@ MAX_PREVIEW_ID = 20  # previews on the throwaway server: only this test starts a
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def assert_thumbnails(page: Page) -> list[bytes]:
+    """Each version card shows a screenshot of its app (taken server-side when its preview
+    became ready): a loaded 1280x800 PNG, different for each version. Their bytes."""
+    images = page.locator("[data-testid=version-thumbnail] img")
+    expect(images).to_have_count(len(VERSIONS))
+    pictures = []
+    for image in images.all():
+        expect(image).to_be_visible()
+        image.scroll_into_view_if_needed()
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
+        )
+        assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [1280, 800]
+        response = page.request.get(image.get_attribute("src"))
+        assert response.status == 200 and response.headers["content-type"] == "image/png"
+        pictures.append(response.body())
+    assert len(set(pictures)) == len(VERSIONS), "two versions, one picture"
+    for picture in pictures:
+        assert distinct_colours(picture) > 20, "a blank screenshot"
+    return pictures
 
 
 def new_comparison(page: Page) -> int:
@@ -207,6 +230,7 @@ def test_versions_side_by_side_share_and_revoke(npm_works, alice, new_context):
     for card in (cards.nth(i) for i in range(len(VERSIONS))):
         expect(card.get_by_text("Succeeded")).to_be_visible()
         expect(card.locator("code.change-modified", has_text="src/App.tsx")).to_be_visible()
+    thumbnails = assert_thumbnails(page)
     shot(page, "versions-ready")
 
     # Focus: one card, full width, still rendering its app; "Show all" goes back.
@@ -253,6 +277,13 @@ def test_versions_side_by_side_share_and_revoke(npm_works, alice, new_context):
             f"I built a landing page for “{BRANDS[i]}”"
         )
     assert_apps_render(public)
+    public_thumbnails = assert_thumbnails(public)
+    assert public_thumbnails == thumbnails  # the same pictures, by the share's own URLs
+    public_thumbnail_urls = [
+        img.get_attribute("src")
+        for img in public.locator("[data-testid=version-thumbnail] img").all()
+    ]
+    assert all(re.fullmatch(r"/s/\d+/screenshots/\d+\.png", u) for u in public_thumbnail_urls)
     expect(public.get_by_text("Revoke")).to_have_count(0)
     expect(public.locator("form")).to_have_count(0)
     expect(public.locator("[hx-get]")).to_have_count(0)
@@ -287,7 +318,9 @@ def test_versions_side_by_side_share_and_revoke(npm_works, alice, new_context):
         expect(frame.locator("[data-testid=demo-title]")).to_have_count(0)
     shot(public, "share-revoked-frames")
 
-    # And the page itself is gone.
+    # And the page itself is gone, its thumbnails too.
+    for url in public_thumbnail_urls:
+        assert public.request.get(url).status == 404
     response = public.reload()
     assert response.status == 404
     expect(public.get_by_role("heading", name="This link no longer works")).to_be_visible()
@@ -297,3 +330,16 @@ def test_versions_side_by_side_share_and_revoke(npm_works, alice, new_context):
     # alice still sees her versions: revoking a link stops nothing of hers.
     page.reload()
     assert_apps_render(page)
+
+    # The preview's own page: take another screenshot on demand.
+    page.goto(f"/previews/{preview_ids[0]}/")
+    screenshots = page.get_by_test_id("screenshot")
+    expect(screenshots).to_have_count(1)  # the one taken when the version became ready
+    page.get_by_role("button", name="Take a screenshot").click()
+    expect(screenshots).to_have_count(2, timeout=APP_TIMEOUT)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=screenshot]')]"
+        ".every((img) => img.complete && img.naturalWidth === 1280)"
+    )
+    # The section alone: the preview's iframe above it may reload while Vite warms up.
+    page.locator("#screenshots").screenshot(path=str(ARTIFACTS / "preview-screenshots.png"))

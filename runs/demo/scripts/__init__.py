@@ -1,6 +1,7 @@
 """The demo model's scripts, one per kind of work. The first whose `handles(turn)` is true
 plans the turn; each is a module with `handles(turn) -> bool` and `plan(turn) -> items`."""
 
-from . import synthesis, workspace
+from . import research, synthesis, workspace
 
-SCRIPTS = [synthesis, workspace]
+# research first: a researcher has a shell too.
+SCRIPTS = [research, synthesis, workspace]

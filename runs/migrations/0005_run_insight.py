@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs", "0003_threads_and_approvals"),
+        ("runs", "0004_run_images"),
         ("sandboxes", "0006_local_backend_label"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
