@@ -10,7 +10,7 @@ APT_UPDATED := .local/.apt-updated
 # DASHBOARD_SANDBOX_USER: as the dashboard's own user). sandboxes/isolation.py.
 SANDBOX_USER := $(if $(filter undefined,$(origin DASHBOARD_SANDBOX_USER)),sandbox-dashboard,$(DASHBOARD_SANDBOX_USER))
 
-.PHONY: run test setup lint format node-deps chromium test-deps sandbox-user clean
+.PHONY: run test test-scale setup lint format node-deps chromium test-deps sandbox-user clean
 
 run: setup node-deps chromium
 	$(PY) manage.py seed --url http://$(HOST):$(PORT)
@@ -21,6 +21,11 @@ run: setup node-deps chromium
 
 test: setup node-deps chromium test-deps lint
 	$(VENV)/bin/pytest
+
+# The scale-out set-up for real (tests/scale/): PostgreSQL and Redis (Debian's, installed if
+# missing, on their own data directories and loopback ports), two daphnes, two workers.
+test-scale: setup node-deps
+	scripts/test-scale
 
 setup: $(VENV)/.installed sandbox-user
 	$(PY) manage.py migrate --noinput -v0

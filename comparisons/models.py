@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from runs.models import Run
-from sandboxes.models import Manifest, Preview, SandboxSession
+from sandboxes.models import Manifest, Preview, SandboxSession, Screenshot
 
 
 class Comparison(models.Model):
@@ -63,6 +63,17 @@ class Version(models.Model):
     def in_progress(self) -> bool:
         return self.stage not in (self.Stage.READY, self.Stage.FAILED)
 
+    @property
+    def badge(self) -> tuple[str, str]:
+        """The stage badge (its CSS key, its words). A built version shows its preview's own
+        state: once the dev server or the sandbox stopped, it reads "Preview offline" as its
+        frame does, never a green "Ready" beside an empty frame."""
+        if self.stage == self.Stage.READY and (
+            self.preview is None or self.preview.status != Preview.Status.READY
+        ):
+            return "stopped", "Preview offline"
+        return self.stage, self.get_stage_display()
+
 
 class ShareLink(models.Model):
     """A read-only, expiring, revocable link to a comparison or a single preview.
@@ -117,3 +128,50 @@ class ShareLink(models.Model):
     @property
     def is_valid(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class Snapshot(models.Model):
+    """A share link's production build of one shared preview, kept by the dashboard so the
+    link shows the app after its sandbox is gone (comparisons.snapshots).
+
+    `status` is the latest build's; the files served are the last *successful* build's
+    (`site_prefix`, `files`, `built_at`), so a refresh that fails keeps the previous one.
+    """
+
+    class Status(models.TextChoices):
+        BUILDING = "building", "Building"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    share = models.ForeignKey(ShareLink, related_name="snapshots", on_delete=models.CASCADE)
+    version = models.ForeignKey(Version, null=True, blank=True, on_delete=models.SET_NULL)
+    preview = models.ForeignKey(Preview, null=True, blank=True, on_delete=models.SET_NULL)
+    # The run whose result was built, and the version's transcript summary then.
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL)
+    summary = models.TextField(blank=True)
+    # The app as it looked when it was built (sandboxes.screenshots), if one could be taken.
+    screenshot = models.ForeignKey(
+        Screenshot, null=True, blank=True, related_name="+", on_delete=models.SET_NULL
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.BUILDING)
+    error = models.TextField(blank=True)
+    log = models.TextField(blank=True)
+    # Where the served files are in the "snapshots" storage, and path -> size of each.
+    site_prefix = models.CharField(max_length=200, blank=True, editable=False)
+    files = models.JSONField(default=dict, blank=True, editable=False)
+    size = models.PositiveBigIntegerField(default=0)
+    requested_at = models.DateTimeField(default=timezone.now)
+    built_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["share", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["share", "preview"], name="one_snapshot_per_preview")
+        ]
+
+    def __str__(self) -> str:
+        return f"Snapshot {self.pk} of {self.share}"
+
+    @property
+    def has_site(self) -> bool:
+        return bool(self.site_prefix and self.built_at)

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from runs.models import Run
 from sandboxes.models import Preview, Screenshot
 
-from .models import Comparison, ShareLink, Version
+from .models import Comparison, ShareLink, Snapshot, Version
 from .shares import share_pins, share_token
 
 
@@ -28,6 +28,13 @@ def shares_of(user) -> QuerySet[ShareLink]:
 
 def preview_shares(preview: Preview) -> QuerySet[ShareLink]:
     return ShareLink.objects.filter(preview=preview)
+
+
+def share_snapshots(share: ShareLink) -> QuerySet[Snapshot]:
+    """A share's snapshots, in the order of its versions."""
+    return share.snapshots.select_related("version", "preview", "screenshot").order_by(
+        "version__position", "pk"
+    )
 
 
 def share_get_by_token(token: str) -> ShareLink | None:
@@ -62,6 +69,8 @@ class SharedVersion:
 def shared_versions(share: ShareLink) -> tuple[list[SharedVersion], int]:
     """The cards a share shows, pinned at its creation, and how many versions were added to
     its comparison since (not part of it)."""
+    if share.comparison_id is None and share.preview_id is None:
+        return [], 0  # a run or conversation share shows no version
     pins = share.pinned or share_pins(
         comparison=share.comparison, preview=share.preview, before=share.created_at
     )

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from lib.errors import describe_error
 from runs.executor import run_execute
-from runs.models import Run, Thread
+from runs.models import LaneGroup, Run, Thread
 from runs.services import RunRefused, run_start
 from sandboxes.models import Manifest, Preview, SandboxSession
 from sandboxes.previews import preview_boot
@@ -22,6 +22,7 @@ from sandboxes.services import session_start
 from sandboxes.workspace import workspace_changes
 
 from .models import Comparison, Version
+from .snapshots import live_shares, snapshot_request
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,21 @@ async def version_photograph(*, version: Version):
         return None
 
 
+def version_snapshots_request(*, version: Version) -> int:
+    """Snapshots of a newly ready version for the live links of its comparison that show it
+    (pinned when it was already part of the comparison) and have none yet."""
+    count = 0
+    for share in live_shares().filter(comparison_id=version.comparison_id):
+        shown = {pin["version"] for pin in share.pinned} if share.pinned else None
+        if shown is not None and version.pk not in shown:
+            continue
+        if not share.snapshots.filter(preview_id=version.preview_id).exists():
+            with transaction.atomic():
+                snapshot_request(share=share, preview=version.preview, version=version)
+            count += 1
+    return count
+
+
 def version_refine(*, version: Version, owner, prompt: str) -> Run:
     """A follow-up turn in the version's sandbox, continuing its conversation; its running
     preview hot-reloads as the agent edits the files."""
@@ -172,3 +188,74 @@ def version_refine(*, version: Version, owner, prompt: str) -> Run:
     # The version is now its latest turn (what a share made from here on pins).
     Version.objects.filter(pk=version.pk).update(run=run)
     return run
+
+
+def comparison_from_lane_group(*, owner, group: LaneGroup) -> Comparison:
+    """The lanes of an agent-led group (homepage directions) side by side, as a comparison:
+    one version per lane that was called, with its sandbox, its latest call and its preview.
+    Nothing is rebuilt; the comparison can be refined and shared like any other."""
+    if group.owner_id != owner.pk:
+        raise ComparisonRefused("That lane group is not yours.")
+    lanes = [
+        lane
+        for lane in group.lanes.select_related("session", "session__manifest")
+        if lane.calls.exists()
+    ]
+    if len(lanes) < MIN_VERSIONS:
+        raise ComparisonRefused(
+            f"A comparison needs {MIN_VERSIONS} lanes that have run; wait for the coordinator."
+        )
+    with transaction.atomic():
+        comparison = Comparison.objects.create(
+            owner=owner,
+            manifest=lanes[0].session.manifest,
+            title=group.title,
+            config=lanes[0].config | {"backend": lanes[0].session.backend},
+        )
+        for position, lane in enumerate(lanes[:MAX_VERSIONS]):
+            run = lane.calls.order_by("-pk").first()
+            preview = lane.session.previews.order_by("-pk").first()
+            stage = Version.Stage.FAILED
+            error = ""
+            if run.status != Run.Status.SUCCEEDED:
+                error = f"The lane's run {run.get_status_display().lower()}: {run.error}"
+            elif preview is None:
+                error = "This lane served no preview."
+            elif preview.status == Preview.Status.READY:
+                stage = Version.Stage.READY
+            elif preview.status == Preview.Status.STARTING:
+                stage = Version.Stage.PREVIEW
+            else:
+                error = f"The preview {preview.get_status_display().lower()}: {preview.error}"
+            manifest = lane.session.manifest
+            Version.objects.create(
+                comparison=comparison,
+                label=lane.label,
+                prompt=run.prompt,
+                position=position,
+                session=lane.session,
+                run=run,
+                preview=preview,
+                stage=stage,
+                error=error,
+                files_changed=workspace_changes(lane.session, manifest) if manifest else [],
+            )
+    return comparison
+
+
+def version_follow_preview(*, version: Version) -> Version:
+    """A version adopted while its preview booted (comparison_from_lane_group) has no build
+    task to stage it: it follows its preview, as version_build would have."""
+    preview = version.preview
+    if version.stage != Version.Stage.PREVIEW or preview is None or version.session_id is None:
+        return version
+    if version.run is None or version.run.lane_id is None:
+        return version  # a version being built: its own task stages it
+    if preview.status == Preview.Status.READY:
+        version.stage = Version.Stage.READY
+    elif preview.status in (Preview.Status.FAILED, Preview.Status.STOPPED):
+        version.stage, version.error = Version.Stage.FAILED, f"The preview failed: {preview.error}"
+    else:
+        return version
+    Version.objects.filter(pk=version.pk).update(stage=version.stage, error=version.error)
+    return version

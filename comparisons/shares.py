@@ -14,6 +14,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from runs.models import Run, Thread
@@ -45,6 +46,10 @@ def share_create(
     thread: Thread | None = None,
     expires_in: timedelta,
 ) -> ShareLink:
+    """A link, and a snapshot of each preview it shows, built in the background (so the link
+    still shows the apps once their sandboxes are gone)."""
+    from .snapshots import share_snapshots_start
+
     if expires_in <= timedelta(0) or expires_in > MAX_EXPIRY:
         raise ShareRefused("A share link lasts between a minute and 90 days.")
     if run is not None or thread is not None:
@@ -54,16 +59,19 @@ def share_create(
         pinned = [_pin(None, turn, []) for turn in turns]
     else:
         pinned = share_pins(comparison=comparison, preview=preview)
-    return ShareLink.objects.create(
-        owner=owner,
-        comparison=comparison,
-        preview=preview,
-        run=run,
-        thread=thread,
-        salt=secrets.token_hex(16),
-        pinned=pinned,
-        expires_at=timezone.now() + expires_in,
-    )
+    with transaction.atomic():
+        share = ShareLink.objects.create(
+            owner=owner,
+            comparison=comparison,
+            preview=preview,
+            run=run,
+            thread=thread,
+            salt=secrets.token_hex(16),
+            pinned=pinned,
+            expires_at=timezone.now() + expires_in,
+        )
+        share_snapshots_start(share=share)  # a run or conversation share has no preview
+    return share
 
 
 def _pin(version_id: int | None, run: Run | None, files_changed: list) -> dict:
@@ -96,6 +104,12 @@ def share_pins(
 
 
 def share_revoke(*, share: ShareLink) -> None:
-    if share.revoked_at is None:
-        share.revoked_at = timezone.now()
-        share.save(update_fields=["revoked_at"])
+    """Revoke it: its page and its previews' origins refuse its viewers at once, and its
+    snapshots are deleted (a revoked link never opens again)."""
+    from .snapshots import share_snapshots_delete
+
+    with transaction.atomic():
+        if share.revoked_at is None:
+            share.revoked_at = timezone.now()
+            share.save(update_fields=["revoked_at"])
+        share_snapshots_delete(share=share)

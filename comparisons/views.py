@@ -11,12 +11,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
+from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_refuse, htmx_target
 from lib.once import once_per_form
 from runs import selectors as run_selectors
 from runs.event_log import render_event
 from runs.forms import AgentForm
-from runs.selectors import session_latest_run, thread_turns, usage_of
+from runs.selectors import lane_groups_of, session_latest_run, thread_turns, usage_of
 from runs.timeline import run_timeline
 from sandboxes import selectors as sandbox_selectors
 from sandboxes import workspace
@@ -25,7 +25,7 @@ from sandboxes.models import Preview
 from sandboxes.views.screenshots import screenshot_response
 from sandboxes.views.workspace import call_workspace
 
-from . import selectors, services, shares
+from . import selectors, services, shares, snapshots
 from .access import grant_for_share
 from .forms import AddVersionForm, ComparisonForm, RefineForm, ShareForm
 from .models import Comparison, ShareLink, Version
@@ -66,6 +66,7 @@ def _version_cards(request: HttpRequest, versions) -> list[dict]:
     refine, or a run started from the session page), while its iframe shows the live app."""
     cards = []
     for version in versions:
+        version = services.version_follow_preview(version=version)
         preview = version.preview
         frame_url = None
         if preview is not None and preview.status == Preview.Status.READY:
@@ -133,6 +134,28 @@ def comparison_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+@once_per_form
+def comparison_from_lanes(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Open an agent-led group's lanes (homepage directions) side by side, in one click."""
+    group = get_object_or_404(lane_groups_of(request.user), pk=pk)
+    try:
+        comparison = services.comparison_from_lane_group(owner=request.user, group=group)
+    except services.ComparisonRefused as error:
+        messages.error(request, str(error))
+        return htmx_redirect(request, group.get_absolute_url())
+    return htmx_redirect(request, comparison.get_absolute_url())
+
+
+@require_POST
+def comparison_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    comparison = _get_comparison_for_user(request, pk)
+    title = comparison.title
+    comparison.delete()  # its share links go with it; its sandboxes stay under Sandboxes
+    messages.success(request, f"“{title}” was deleted with its share links; its sandboxes stay.")
+    return redirect("comparison_list")
+
+
+@require_POST
 def version_refine(request: HtmxHttpRequest, pk: int, version_pk: int) -> HttpResponse:
     """ "Refine": a follow-up turn in one version's sandbox; the card follows it. (A second
     submission while the turn runs is refused by run_start: one turn at a time.)"""
@@ -159,12 +182,10 @@ def version_refine(request: HtmxHttpRequest, pk: int, version_pk: int) -> HttpRe
     [card] = _version_cards(request, [version])
     card["refine_form"] = form
     context = {"comparison": comparison, "card": card, "card_part": True, "refine_error": error}
-    return render(
-        request,
-        "comparisons/_version_facts.html",
-        context,
-        status=400 if error or form.errors else 200,
-    )
+    response = render(request, "comparisons/_version_facts.html", context)
+    if error or form.errors:
+        return htmx_refuse(response, f"version-{version.pk}-facts")
+    return response
 
 
 @require_POST
@@ -229,8 +250,35 @@ def share_url(request: HttpRequest, share: ShareLink) -> str:
 
 
 def share_links(request: HttpRequest, links) -> list[dict]:
-    """Share links with the URL each one opens, for the owner's share panel."""
-    return [{"share": share, "url": share_url(request, share)} for share in links]
+    """Share links with the URL each one opens and their snapshots, for the owner's panel."""
+    return [_snapshot_item(share) | {"url": share_url(request, share)} for share in links]
+
+
+def _snapshot_item(share: ShareLink) -> dict:
+    items = list(selectors.share_snapshots(share))
+    building = any(s.status == s.Status.BUILDING for s in items)
+    return {"share": share, "snapshots": items, "building": building}
+
+
+def share_snapshots(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """A share's snapshots for its owner (polled while one builds); POST: refresh them all
+    from the sandboxes that still run."""
+    share = get_object_or_404(selectors.shares_of(request.user), pk=pk)
+    notice, refused = "", False
+    if request.method == "POST":
+        if not share.is_valid:
+            notice, refused = "This link is revoked or expired: it keeps no snapshots.", True
+        elif snapshots.share_snapshots_start(share=share):
+            notice = "Refreshing: the snapshots are rebuilt from the running apps."
+        else:
+            notice = "No shared sandbox is running: there is nothing to build a snapshot from."
+            refused = True
+        if not request.htmx:
+            (messages.error if refused else messages.success)(request, notice)
+            return redirect((share.comparison or share.preview).get_absolute_url())
+    context = {"item": _snapshot_item(share), "notice": notice, "refused": refused}
+    # 200 even when refused: htmx swaps only successful answers, and the notice says why.
+    return render(request, "comparisons/_share_snapshots.html", context)
 
 
 @require_POST
@@ -325,37 +373,36 @@ def share_legacy(request: HttpRequest, token: str) -> HttpResponse:
     return redirect(f"{reverse('share_open')}#{token}")
 
 
-@login_not_required
-def share_page(request: HttpRequest, pk: int) -> HttpResponse:
+def _shared_card(request: HttpRequest, share: ShareLink, item, snapshot) -> dict:
+    """A public card: its app live while its preview runs, else the share's snapshot of it
+    (served on the preview's own origin by the proxy), else offline."""
+    preview = item.preview
+    live = preview is not None and preview.is_serving
+    shown = live or (snapshot is not None and snapshot.has_site)
+    kept_shot = snapshot.screenshot if snapshot is not None and not live else None
+    shot = kept_shot or selectors.shared_screenshot(share, item)
+    return {
+        "shared": item,
+        "screenshot": shot,
+        "screenshot_url": reverse("share_screenshot", args=[share.pk, shot.pk]) if shot else "",
+        "mode": ("live" if live else "snapshot") if shown else None,
+        "snapshot": snapshot,
+        "frame_url": preview_entry_url(request, preview, grant_for_share(preview, share))
+        if shown
+        else None,
+    }
+
+
+def _share_from_cookie(request: HttpRequest, pk: int) -> tuple[ShareLink | None, str]:
+    """The share this browser opened (its cookie on the share's own path), or why not."""
     token = request.COOKIES.get(_share_cookie(pk), "")
     share = selectors.share_get_by_token(token) if token else None
     if share is None or share.pk != pk:
-        if not token:
-            return _share_gone(request, "no-token")
-        return _share_gone(request)
+        return None, "" if token else "no-token"
+    return share, ""
 
-    if share.run_id or share.thread_id:
-        return _shared_runs_page(request, share)
-    shared, added = selectors.shared_versions(share)
-    cards = [
-        {
-            "shared": item,
-            "screenshot": (shot := selectors.shared_screenshot(share, item)),
-            "screenshot_url": reverse("share_screenshot", args=[share.pk, shot.pk]) if shot else "",
-            "frame_url": preview_entry_url(
-                request, item.preview, grant_for_share(item.preview, share)
-            )
-            if item.preview is not None and item.preview.status == Preview.Status.READY
-            else None,
-        }
-        for item in shared
-    ]
-    title = share.comparison.title if share.comparison else share.preview.session.name
-    response = render(
-        request,
-        "comparisons/share_page.html",
-        {"share": share, "title": title, "cards": cards, "added": added},
-    )
+
+def _no_store(response: HttpResponse) -> HttpResponse:
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -385,18 +432,59 @@ def _shared_runs_page(request: HttpRequest, share: ShareLink) -> HttpResponse:
         "comparisons/share_run.html",
         {"share": share, "title": title, "turns": turns, "usage": usage, "readonly": True},
     )
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _no_store(response)
+
+
+@login_not_required
+def share_preview_open(request: HttpRequest, pk: int, preview_pk: int) -> HttpResponse:
+    """A shared preview full size in its own tab, through the share's own grant (made now, so
+    the link on the share page never goes stale). Its iframe's cookie belongs to the share
+    page's partition: a new tab enters again."""
+    share, reason = _share_from_cookie(request, pk)
+    if share is None:
+        return _share_gone(request, reason)
+    shared, _added = selectors.shared_versions(share)
+    preview = next(
+        (item.preview for item in shared if item.preview and item.preview.pk == preview_pk), None
+    )
+    kept = {s.preview_id: s for s in selectors.share_snapshots(share)}
+    snapshot = kept.get(getattr(preview, "pk", None))
+    if preview is None or not (preview.is_serving or (snapshot and snapshot.has_site)):
+        raise Http404("This preview is not part of the share, or it is offline.")
+    return _no_store(redirect(preview_entry_url(request, preview, grant_for_share(preview, share))))
+
+
+@login_not_required
+def share_page(request: HttpRequest, pk: int) -> HttpResponse:
+    share, reason = _share_from_cookie(request, pk)
+    if share is None:
+        return _share_gone(request, reason)
+    if share.run_id or share.thread_id:
+        return _shared_runs_page(request, share)
+
+    shared, added = selectors.shared_versions(share)
+    kept = {s.preview_id: s for s in selectors.share_snapshots(share)}
+    cards = [
+        _shared_card(request, share, item, kept.get(getattr(item.preview, "pk", None)))
+        for item in shared
+    ]
+    focus = request.GET.get("focus", "")
+    focus = int(focus) if focus.isdecimal() else None
+    title = share.comparison.title if share.comparison else share.preview.session.name
+    response = render(
+        request,
+        "comparisons/share_page.html",
+        {"share": share, "title": title, "cards": cards, "added": added, "focus": focus},
+    )
+    return _no_store(response)
 
 
 @login_not_required
 def share_screenshot(request: HttpRequest, pk: int, shot_pk: int) -> HttpResponse:
     """A screenshot of a shared version, for the holder of the share's link (its cookie is on
     this share's path); anything the share does not show: 404."""
-    token = request.COOKIES.get(_share_cookie(pk), "")
-    share = selectors.share_get_by_token(token) if token else None
-    if share is None or share.pk != pk:
+    share, _reason = _share_from_cookie(request, pk)
+    if share is None:
         raise Http404("No such screenshot.")
     shot = get_object_or_404(selectors.share_screenshots(share), pk=shot_pk)
     response = screenshot_response(shot)

@@ -5,8 +5,10 @@ channel layer, runs executed on the server's own event loop, the local sandbox b
 offline demo model. Each variable below switches one piece to its scale-out counterpart.
 """
 
+import json
 import os
 import secrets
+import socket
 from pathlib import Path
 
 import dj_database_url
@@ -39,9 +41,32 @@ if DATA_DIR.stat().st_uid == os.geteuid():
     DATA_DIR.chmod(0o711)
 
 
+# Scaled out (another database than SQLite, Redis, or db workers): several processes, maybe on
+# several machines, must share one secret key (sessions, share links, preview grants and the
+# sealed MCP headers and envs all derive from it). Each machine generating its own would make
+# what one process sealed unreadable to the others: refuse to start instead.
+SCALED_OUT = bool(
+    os.environ.get("REDIS_URL")
+    or os.environ.get("TASKS_BACKEND") == "db"
+    or not os.environ.get("DATABASE_URL", "sqlite:").startswith("sqlite:")
+)
+
+
+class ImproperlyConfiguredSecret(RuntimeError):
+    pass
+
+
 def _secret_key() -> str:
     if key := os.environ.get("DJANGO_SECRET_KEY"):
         return key
+    if SCALED_OUT:
+        raise ImproperlyConfiguredSecret(
+            "DJANGO_SECRET_KEY must be set, to the same value in every daphne and worker "
+            "process: with DATABASE_URL, REDIS_URL or TASKS_BACKEND=db the dashboard is scaled "
+            "out, and a key generated per machine would break sessions, share links, preview "
+            "grants and sealed secrets across processes. Generate one with: python3 -c "
+            "'import secrets; print(secrets.token_urlsafe(50))'"
+        )
     path = DATA_DIR / "secret_key"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(50))
@@ -146,11 +171,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # than the default 100 before a slow client drains them.
 CHANNEL_CAPACITY = envint("CHANNEL_CAPACITY", 5000)
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# channels_redis waits for messages with a 5 s blocking read (BZPOPMIN): the client's socket
+# timeout must be longer, or every idle websocket dies with 1011 (django/channels_redis#422,
+# redis-py 8's 5 s default); it still bounds a read from a Redis that went away.
+REDIS_SOCKET_OPTIONS = {
+    "socket_timeout": envint("REDIS_SOCKET_TIMEOUT", 15),
+    "socket_connect_timeout": envint("REDIS_CONNECT_TIMEOUT", 5),
+}
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": CHANNEL_CAPACITY, "expiry": 120},
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, **REDIS_SOCKET_OPTIONS}],
+                "capacity": CHANNEL_CAPACITY,
+                "expiry": 120,
+            },
         }
     }
 else:
@@ -164,7 +200,11 @@ else:
 # --- Cache: lib.once (one submission per form) needs it shared by every serving process ------
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": REDIS_SOCKET_OPTIONS,
+        }
     }
 
 # --- Background work: django.tasks ------------------------------------------------------------
@@ -172,7 +212,8 @@ if REDIS_URL:
 # "db" queues them for `manage.py db_worker` processes on any machine.
 TASKS_MODE = os.environ.get("TASKS_BACKEND", "server")
 if TASKS_MODE == "db":
-    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    # Any queue: "default", and one per machine for its local sandboxes (sandboxes/hosts.py).
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
 elif TASKS_MODE == "server":
     TASKS = {"default": {"BACKEND": "lib.task_backends.ServerLoopBackend"}}
 else:
@@ -198,6 +239,13 @@ STORAGES = {
         "OPTIONS": {"file_permissions_mode": 0o644, "directory_permissions_mode": 0o755},
     },
 }
+# Snapshots of shared previews (comparisons.snapshots): files under the data dir by default; any
+# Django storage backend (an S3-compatible one from django-storages, say) through
+# SHARE_SNAPSHOT_STORAGE, a JSON {"BACKEND": ..., "OPTIONS": {...}}.
+STORAGES["snapshots"] = json.loads(os.environ.get("SHARE_SNAPSHOT_STORAGE") or "null") or {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": str(DATA_DIR / "share-snapshots")},
+}
 SERVESTATIC_USE_FINDERS = DEBUG
 SERVESTATIC_AUTOREFRESH = DEBUG
 
@@ -216,6 +264,20 @@ DEMO_MODEL_DELAY = float(os.environ.get("DEMO_MODEL_DELAY", "0.04"))
 # A running run writes a heartbeat this often; one silent for RUN_STALE_SECONDS is interrupted.
 RUN_HEARTBEAT_SECONDS = envint("RUN_HEARTBEAT_SECONDS", 5)
 RUN_STALE_SECONDS = envint("RUN_STALE_SECONDS", 60)
+if RUN_STALE_SECONDS < 3 * RUN_HEARTBEAT_SECONDS:
+    raise ValueError(
+        f"RUN_STALE_SECONDS ({RUN_STALE_SECONDS}) must be at least 3 x RUN_HEARTBEAT_SECONDS "
+        f"({RUN_HEARTBEAT_SECONDS}), or live runs would be taken for dead ones"
+    )
+# This machine, as recorded on the local sandboxes and previews it starts: only processes on
+# the same machine can reach their directories, processes and ports (sandboxes/hosts.py).
+HOST_ID = os.environ.get("DASHBOARD_HOST_ID", "") or socket.gethostname()
+# `manage.py worker`: how many tasks one worker process runs at once (they are async and
+# mostly wait on the model or the sandbox).
+WORKER_SLOTS = envint("WORKER_SLOTS", 32)
+# A local sandbox with no run for this long is paused (its previews stop; its workspace is
+# kept; Resume brings it back). 0: never. The sandbox page shows the time left and extends it.
+SANDBOX_IDLE_MINUTES = envint("DASHBOARD_SANDBOX_IDLE_MINUTES", 30)
 # A run waiting this long for a person's approval is ended (status "timed out") by the reaper.
 RUN_APPROVAL_TIMEOUT_SECONDS = envint("RUN_APPROVAL_TIMEOUT_SECONDS", 3600)
 # Largest tool output kept in one event (the full text still reaches the model).
@@ -257,7 +319,16 @@ MEDIA_ROOT = DATA_DIR / "media"
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # Longest wait for a preview's page to load and its network to go idle.
 SCREENSHOT_TIMEOUT_SECONDS = envint("SCREENSHOT_TIMEOUT_SECONDS", 30)
+# A homepage lane waits this long for its preview, then hands its URL and screenshot to the
+# coordinator (0: do not wait, report the preview as it is).
+LANE_PREVIEW_WAIT_SECONDS = envint("LANE_PREVIEW_WAIT_SECONDS", 300)
 PREVIEW_LOG_DIR = DATA_DIR / "preview-logs"
+# A share link keeps a production build of each shared preview (comparisons.snapshots): at most
+# this many bytes of built files per snapshot, built within this many seconds.
+SHARE_SNAPSHOT_SIZE_LIMIT = envint("SHARE_SNAPSHOT_SIZE_LIMIT", 50_000_000)
+SHARE_SNAPSHOT_BUILD_SECONDS = envint("SHARE_SNAPSHOT_BUILD_SECONDS", 300)
+# ...and a screenshot of the running app beside it (sandboxes.screenshots, Debian's chromium).
+SHARE_SNAPSHOT_SCREENSHOTS = envbool("SHARE_SNAPSHOT_SCREENSHOTS", True)
 
 # --- Manifests --------------------------------------------------------------------------------
 MANIFEST_FILE_LIMIT = envint("MANIFEST_FILE_LIMIT", 1_000_000)

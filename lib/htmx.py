@@ -22,3 +22,13 @@ def htmx_target(request: HtmxHttpRequest) -> str | None:
     page and, rendering `_fragment.html` instead, that element alone; None for a full page."""
     htmx = getattr(request, "htmx", None)
     return htmx.target if htmx else None
+
+
+def htmx_refuse(response: HttpResponse, target: str, *, status: int = 400) -> HttpResponse:
+    """A refused form: `response` is the form's own fragment with its errors, and it replaces
+    the element `#target` (the fragment's root) and nothing else, whatever the form's hx-target
+    was. static/js/refusals.js swaps such answers; any other error answer is never swapped."""
+    response.status_code = status
+    response.headers["HX-Retarget"] = f"#{target}"
+    response.headers["HX-Reswap"] = "outerHTML"
+    return response

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import AgentConfig, Approval, LaneGroup, ModelPrice, Run, RunEvent, Thread
+from .models import AgentConfig, Approval, Lane, LaneGroup, ModelPrice, Run, RunEvent, Thread
 
 
 @admin.register(AgentConfig)
@@ -47,6 +47,7 @@ class RunAdmin(admin.ModelAdmin):
     # The paused RunState is sealed (its conversation holds what commands printed): never shown.
     exclude = ["paused_state"]
     list_select_related = ["owner", "session"]
+    raw_id_fields = ["lane", "parent", "lane_group", "thread", "session", "agent_config"]
     inlines = [ApprovalInline, RunEventInline]
 
 
@@ -59,10 +60,23 @@ class ThreadAdmin(admin.ModelAdmin):
     readonly_fields = ["owner", "session", "created_at", "updated_at"]
 
 
+class LaneInline(admin.TabularInline):
+    """An agent-led group's lanes (its coordinator's tools); their agents are in their runs."""
+
+    model = Lane
+    extra = 0
+    fields = ["position", "label", "tool_name", "description", "session", "serves_preview"]
+    readonly_fields = fields
+    can_delete = False
+    max_num = 0
+
+
 @admin.register(LaneGroup)
 class LaneGroupAdmin(admin.ModelAdmin):
-    list_display = ["title", "owner", "preset", "created_at"]
+    list_display = ["title", "owner", "preset", "mode", "created_at"]
+    list_filter = ["mode"]
     search_fields = ["title", "owner__username"]
+    inlines = [LaneInline]
 
 
 @admin.register(ModelPrice)

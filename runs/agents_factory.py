@@ -12,6 +12,7 @@ from django.conf import settings
 
 from .demo import DEMO_LABEL, DemoModel
 from .models import DEMO_MODEL
+from .structured import JsonSchemaOutput
 
 REAL_MODELS = ["gpt-5.4", "gpt-5.4-mini"]
 
@@ -92,19 +93,27 @@ def build_capabilities(config: dict[str, Any]) -> list:
 
 
 def build_agent(
-    config: dict[str, Any], *, sandbox: bool = True, mcp_servers: list | None = None
+    config: dict[str, Any],
+    *,
+    sandbox: bool = True,
+    mcp_servers: list | None = None,
+    tools: list | None = None,
 ) -> Agent:
     """A SandboxAgent for runs in a sandbox; a plain Agent for one without (a coordinator).
 
-    The same config always builds the same agent (name, tools, servers in order): a paused
-    run's RunState is restored onto it."""
+    `tools`: function tools beside the capabilities' (an agent-led coordinator's lanes). The
+    same config always builds the same agent (name, tools, servers in order): a paused run's
+    RunState is restored onto it."""
     common = {
         "name": config.get("name") or "Agent",
         "instructions": build_instructions(config),
         "model": resolve_model(config.get("model") or DEMO_MODEL),
         "model_settings": build_model_settings(config),
         "mcp_servers": list(mcp_servers or []),
+        "tools": list(tools or []),
     }
+    if schema := config.get("output_schema"):
+        common["output_type"] = JsonSchemaOutput(schema)
     if not sandbox:
         return Agent(**common)
     return SandboxAgent(capabilities=build_capabilities(config), **common)

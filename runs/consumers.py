@@ -7,14 +7,28 @@ order, as {"events": [{"seq": n, "html": "..."}]}. HTML fragments carry hx-swap-
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from redis.exceptions import RedisError
 
 from .event_log import MESSAGE_TYPE, event_message
 from .models import Run, RunEvent
 
+logger = logging.getLogger(__name__)
+
 CLOSE_REFUSED = 4403
+# "Try again later" (1013's meaning, in the private range: daphne's autobahn lets an application
+# close only with 1000 or 3000-4999): the channel layer (Redis) is unreachable. The page
+# reconnects (runstream.js retries on every code but 4403) and catches up from the log once it
+# is back; a handshake failing with a bare 500 would say nothing.
+CLOSE_TRY_AGAIN = 4013
+CHANNEL_LAYER_ERRORS = (RedisError, OSError)
+CLOSE_WAIT_SECONDS = 10
+HANDSHAKE_WAIT_SECONDS = 2
 MESSAGE_LIMIT = 4096  # characters: a resume message is about 30
 SEQ_LIMIT = 2**31 - 1  # the largest seq a database column holds everywhere
 
@@ -51,6 +65,41 @@ def parse_message(text: str) -> dict:
 
 
 class RunConsumer(AsyncWebsocketConsumer):
+    accepted = False
+    connect_seen = False
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except CHANNEL_LAYER_ERRORS as error:
+            logger.warning(
+                "Run stream closed with %s: channel layer error %r", CLOSE_TRY_AGAIN, error
+            )
+            # Answer the handshake only once the server has handed it over: an early accept
+            # or close is lost (the channel layer may fail before it comes, or as it comes).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HANDSHAKE_WAIT_SECONDS):
+                    while not self.connect_seen:
+                        if (await receive())["type"] == "websocket.connect":
+                            self.connect_seen = True
+            with contextlib.suppress(Exception):  # the client may be gone already
+                if not self.accepted:
+                    await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
+                # Stay until the server has closed the socket: daphne drops the close of an
+                # application that returns before the handshake has completed.
+                async with asyncio.timeout(CLOSE_WAIT_SECONDS):
+                    while (await receive())["type"] != "websocket.disconnect":
+                        pass
+
+    async def websocket_connect(self, message) -> None:
+        self.connect_seen = True
+        await super().websocket_connect(message)
+
+    async def accept(self, subprotocol=None, headers=None) -> None:
+        await super().accept(subprotocol, headers)
+        self.accepted = True
+
     async def connect(self) -> None:
         self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
         user = self.scope.get("user")

@@ -6,6 +6,8 @@ the log can never miss an event: it is either in what it read or in what it hear
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -13,8 +15,12 @@ from django.db import IntegrityError
 from django.db.models import Max
 from django.template.loader import render_to_string
 
+from lib.errors import describe_error
+
 from .images import images_store
 from .models import Run, RunEvent
+
+logger = logging.getLogger(__name__)
 
 MESSAGE_TYPE = "run.event"
 
@@ -41,10 +47,17 @@ class EventLog:
         self.run = run
         self._seq: int | None = None
         self._layer = get_channel_layer()
+        self._publish_failed = False  # log one warning per outage, not one per event
+        # A coordinator's lane tools write to its log while its stream does: one at a time.
+        self._lock = asyncio.Lock()
 
     async def emit(self, kind: str, payload: dict[str, Any]) -> RunEvent:
         if images := payload.pop("_images", None):
             payload["images"] = await images_store(run_id=self.run.pk, images=images)
+        async with self._lock:
+            return await self._emit(kind, payload)
+
+    async def _emit(self, kind: str, payload: dict[str, Any]) -> RunEvent:
         for attempt in range(WRITE_ATTEMPTS):
             if self._seq is None:
                 last = await RunEvent.objects.filter(run_id=self.run.pk).aaggregate(m=Max("seq"))
@@ -60,11 +73,30 @@ class EventLog:
                 continue
             self._seq += 1
             break
-        if self._layer is not None:
+        await self._publish(event)
+        return event
+
+    async def _publish(self, event: RunEvent) -> None:
+        """Broadcast a stored event. The log is the truth: a broadcast that fails (Redis
+        restarting, say) never fails the run; viewers read what they missed from the log when
+        they reconnect or hear the next event (runs/consumers.py fills gaps)."""
+        if self._layer is None:
+            return
+        try:
             await self._layer.group_send(
                 self.run.group_name, {"type": MESSAGE_TYPE, **event_message(event)}
             )
-        return event
+        except Exception as error:  # the channel layer's own errors vary by backend
+            if not self._publish_failed:
+                logger.warning(
+                    "Run %s: broadcasting event %s failed (%s); viewers will catch up from the log",
+                    self.run.pk,
+                    event.seq,
+                    describe_error(error),
+                )
+            self._publish_failed = True
+        else:
+            self._publish_failed = False
 
     async def emit_state(self) -> RunEvent:
         return await self.emit("state", self.run.state_payload())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 
 from agents import RunConfig, Runner
@@ -27,9 +28,11 @@ from sandboxes.services import sandbox_attached
 from .agents_factory import build_agent
 from .approvals import approvals_record, seal_state, state_with_decisions
 from .event_log import EventLog
-from .mcp import connect_servers
-from .models import ModelPrice, Run
+from .lane_tools import LaneTools
+from .mcp import MCPServerUnavailable, connect_servers
+from .models import LaneGroup, ModelPrice, Run
 from .sdk_events import StreamNormaliser
+from .services import run_cancel
 from .threads import thread_history_save, turn_input
 
 logger = logging.getLogger(__name__)
@@ -49,7 +52,7 @@ async def run_execute(*, run_id: int) -> None:
     )
     if not claimed:
         return
-    run = await Run.objects.select_related("session", "thread").aget(pk=run_id)
+    run = await Run.objects.select_related("session", "thread", "lane_group").aget(pk=run_id)
     log = EventLog(run)
     await log.emit_state()
     await Executor(run, log).execute()
@@ -62,6 +65,7 @@ class Executor:
         self.cancelled = False
         self.result = None
         self.price: ModelPrice | None = None
+        self.lanes: LaneTools | None = None
         self._state_at = float("-inf")
 
     async def execute(self) -> None:
@@ -76,6 +80,13 @@ class Executor:
                 async with sandbox_attached(run.session) as sandbox:
                     await self._run_agent(sandbox)
             # The sandbox is stopped and stored by now: a paused run holds nothing.
+            if self.lanes is not None:
+                await self.lanes.settle()  # a cancelled coordinator's calls end first
+                # A cancel that came while the lanes ended wins over the answer that followed.
+                self.cancelled = (
+                    self.cancelled
+                    or await Run.objects.filter(pk=run.pk, cancel_requested=True).aexists()
+                )
             if self.cancelled:
                 run.status = Run.Status.CANCELLED
                 run.error = "Cancelled by the user."
@@ -93,6 +104,10 @@ class Executor:
             run.error = "The server stopped while this run was executing."
             await self._finish()
             raise
+        except MCPServerUnavailable as error:
+            logger.warning("Run %s failed: %s", run.pk, error)
+            run.status = Run.Status.FAILED
+            run.error = str(error)
         except Exception as error:
             logger.warning("Run %s failed", run.pk, exc_info=True)
             run.status = Run.Status.FAILED
@@ -118,8 +133,18 @@ class Executor:
                 self.run.config,
                 sandbox=sandbox is not None,
                 mcp_servers=[server for server, _, _ in servers],
+                tools=await self._lane_tools(),
             )
             await self._stream(agent, sandbox, StreamNormaliser(tool_servers=tool_servers))
+
+    async def _lane_tools(self) -> list:
+        """An agent-led group's coordinator calls its lanes as tools (runs/lane_tools.py)."""
+        run = self.run
+        group = run.lane_group
+        if not run.is_coordinator or group is None or group.mode != LaneGroup.Mode.AGENT:
+            return []
+        self.lanes = LaneTools(run, self.log)
+        return await self.lanes.build()
 
     async def _input(self, agent):
         """A paused run continues from its RunState with the decisions applied; a turn of a
@@ -175,7 +200,11 @@ class Executor:
         """A finished turn: its answer, and the conversation the next turn continues from."""
         run = self.run
         output = result.final_output
-        run.final_output = output if isinstance(output, str) else str(output or "")
+        if isinstance(output, str):
+            run.final_output = output
+        else:  # validated against the agent's output schema (runs/structured.py)
+            run.structured_output = output
+            run.final_output = json.dumps(output, indent=2, ensure_ascii=False)
         if run.thread_id is not None:
             await thread_history_save(run=run, items=result.to_input_list())
 
@@ -241,7 +270,14 @@ class Executor:
             if await Run.objects.filter(pk=self.run.pk, cancel_requested=True).aexists():
                 self.cancelled = True
                 result.cancel(mode="immediate")
+                await self._cancel_lane_calls()
                 return
+
+    async def _cancel_lane_calls(self) -> None:
+        """A coordinator's lane calls end with it (its tool tasks stop them too; this also
+        reaches calls that another process executes)."""
+        async for call in Run.objects.filter(parent=self.run).active():
+            await run_cancel(run=call)
 
     async def _finish(self) -> None:
         run = self.run
@@ -253,6 +289,7 @@ class Executor:
                 "status",
                 "error",
                 "final_output",
+                "structured_output",
                 "paused_state",
                 "finished_at",
                 "cost",

@@ -10,7 +10,9 @@ from .models import (
     DEMO_MODEL,
     TOOL_CHOICE_CHOICES,
     AgentConfig,
+    LaneGroup,
 )
+from .structured import OutputSchemaInvalid, output_schema_parse
 
 
 class AgentForm(forms.Form):
@@ -41,14 +43,31 @@ class AgentForm(forms.Form):
     )
     tool_choice = forms.ChoiceField(choices=TOOL_CHOICE_CHOICES, initial="auto")
     max_turns = forms.IntegerField(min_value=1, max_value=200, initial=20)
+    output_schema = forms.CharField(
+        label="Output schema (JSON)",
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "mono"}),
+        required=False,
+        max_length=50_000,
+        help_text="Optional: a JSON schema (an object) the final output must match; the "
+        "result is validated, stored and shown as a table or cards.",
+    )
 
-    def __init__(self, *args, approvals: bool = True, **kwargs):
+    def __init__(self, *args, approvals: bool = True, output_schema: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["model"].initial = default_model()
         self.model_choices = model_choices()
+        if not output_schema:
+            # Declared on saved agents (coordinators, presets), not typed for each run.
+            del self.fields["output_schema"]
         if not approvals:
             # Versions build side by side unattended: nobody to ask.
             del self.fields["approvals"]
+
+    def clean_output_schema(self) -> dict | None:
+        try:
+            return output_schema_parse(self.cleaned_data.get("output_schema") or "")
+        except OutputSchemaInvalid as error:
+            raise forms.ValidationError(str(error)) from None
 
     def clean_model(self) -> str:
         model = self.cleaned_data["model"].strip()
@@ -60,7 +79,13 @@ class AgentForm(forms.Form):
 
     @property
     def settings_have_errors(self) -> bool:
-        advanced = ("instructions", "developer_instructions", "capabilities", "tool_choice")
+        advanced = (
+            "instructions",
+            "developer_instructions",
+            "capabilities",
+            "tool_choice",
+            "output_schema",
+        )
         return any(name in self.errors for name in (*advanced, "max_turns"))
 
     def agent_config(self) -> dict:
@@ -75,6 +100,7 @@ class AgentForm(forms.Form):
             "max_turns": data["max_turns"],
             "model_settings": {},
             "approvals": list(data.get("approvals") or []),
+            "output_schema": data.get("output_schema"),
         }
 
 
@@ -122,7 +148,21 @@ class McpServerForm(forms.Form):
         return parse_header_lines(self.cleaned_data["headers"])
 
 
-class CodeReviewForm(forms.Form):
+def _mode_field() -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label="Mode",
+        choices=LaneGroup.Mode.choices,
+        initial=LaneGroup.Mode.AGENT,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
+
+def _clean_mode(form) -> str:
+    return form.cleaned_data.get("mode") or LaneGroup.Mode.AGENT
+
+
+class PresetForm(forms.Form):
     model = forms.CharField(max_length=200)
 
     def __init__(self, *args, **kwargs):
@@ -133,7 +173,23 @@ class CodeReviewForm(forms.Form):
     clean_model = AgentForm.clean_model
 
 
-class DeepResearchForm(CodeReviewForm):
+class CodeReviewForm(PresetForm):
+    mode = _mode_field()
+    clean_mode = _clean_mode
+
+
+class HomepageForm(CodeReviewForm):
+    brief = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        initial="A landing page for a green tea shop in Kyoto called Matcha House, listing "
+        "sencha, matcha and hojicha.",
+        max_length=2000,
+        error_messages={"required": "Write the brief the directions build."},
+    )
+    directions = forms.IntegerField(min_value=2, max_value=6, initial=3)
+
+
+class DeepResearchForm(PresetForm):
     question = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
     builtin_docs = forms.BooleanField(
         required=False,
@@ -186,7 +242,11 @@ class LaneGroupForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         initial="Synthesise the lanes' findings into one answer.",
     )
-    coordinator = forms.ModelChoiceField(queryset=None, help_text="Runs without a sandbox.")
+    coordinator = forms.ModelChoiceField(
+        queryset=None, help_text="Runs without a sandbox.", empty_label="Choose an agent…"
+    )
+    mode = _mode_field()
+    clean_mode = _clean_mode
 
     def __init__(self, *args, owner, manifests, sessions, **kwargs):
         super().__init__(*args, **kwargs)
@@ -194,12 +254,17 @@ class LaneGroupForm(forms.Form):
         self.fields["coordinator"].queryset = configs
         for i in range(1, 7):
             self.fields[f"label_{i}"] = forms.CharField(max_length=80, required=False)
-            self.fields[f"agent_{i}"] = forms.ModelChoiceField(queryset=configs, required=False)
+            self.fields[f"agent_{i}"] = forms.ModelChoiceField(
+                queryset=configs, required=False, empty_label="Choose an agent…"
+            )
             self.fields[f"manifest_{i}"] = forms.ModelChoiceField(
-                queryset=manifests, required=False
+                queryset=manifests, required=False, empty_label="New sandbox from…"
             )
             self.fields[f"session_{i}"] = forms.ModelChoiceField(
-                queryset=sessions, required=False, label="or existing sandbox"
+                queryset=sessions,
+                required=False,
+                label="or existing sandbox",
+                empty_label="(none: a new one)",
             )
             self.fields[f"prompt_{i}"] = forms.CharField(
                 widget=forms.Textarea(attrs={"rows": 2}), required=False

@@ -1,5 +1,8 @@
-"""Lane groups: 2-6 runs in parallel, each in its own sandbox, then a coordinator (no sandbox)
-that is told every lane's outcome, failures included, and writes one synthesis."""
+"""Lane groups: 2-6 lanes, each in its own sandbox, and a coordinator (no sandbox).
+
+Fixed fan-out: every lane runs once, in parallel, then the coordinator is told every lane's
+outcome, failures included, and writes one synthesis. Agent-led: the coordinator runs first,
+with one tool per lane (runs/lane_tools.py), and calls them as it sees fit."""
 
 from __future__ import annotations
 
@@ -11,12 +14,13 @@ from django.db import transaction
 
 from lib.errors import describe_error
 from lib.secrets import seal
-from sandboxes.models import Manifest, SandboxSession
+from sandboxes.models import Manifest, Preview, SandboxSession
 from sandboxes.services import session_start
 
 from .executor import run_execute
+from .lane_tools import lane_tool_name
 from .mcp import e2b_gateway_settings
-from .models import LaneGroup, Run
+from .models import Lane, LaneGroup, Run
 from .services import run_cancel, run_end_unstarted
 
 logger = logging.getLogger(__name__)
@@ -37,10 +41,24 @@ class LaneSpec:
     manifest: Manifest | None = None
     session: SandboxSession | None = None
     backend: str = SandboxSession.Backend.LOCAL
+    # Agent-led: what the coordinator's tool says the lane does (default: its label and prompt),
+    # and whether a successful call serves the sandbox's app.
+    description: str = ""
+    serves_preview: bool = False
+
+    def tool_description(self) -> str:
+        return self.description or f"{self.label}: {self.prompt}"
 
 
 def lane_group_create(
-    *, owner, title: str, task: str, lanes: list[LaneSpec], coordinator: dict, preset: str = ""
+    *,
+    owner,
+    title: str,
+    task: str,
+    lanes: list[LaneSpec],
+    coordinator: dict,
+    preset: str = "",
+    mode: str = LaneGroup.Mode.FIXED,
 ) -> LaneGroup:
     from .tasks import lane_group_execute_task
 
@@ -62,9 +80,25 @@ def lane_group_create(
                 raise LaneGroupRefused(f"The sandbox “{session.name}” is not running.")
             if Run.objects.on_session(session).active().exists():
                 raise LaneGroupRefused(f"The sandbox “{session.name}” has an active run.")
-        group = LaneGroup.objects.create(owner=owner, title=title, task=task, preset=preset)
-        for lane in lanes:
+        group = LaneGroup.objects.create(
+            owner=owner, title=title, task=task, preset=preset, mode=mode
+        )
+        names: set[str] = set()
+        for position, lane in enumerate(lanes):
             session = lane.session or _new_session(owner, title, lane)
+            if mode == LaneGroup.Mode.AGENT:
+                names.add(name := lane_tool_name(lane.label, names))
+                Lane.objects.create(
+                    group=group,
+                    position=position,
+                    label=lane.label,
+                    tool_name=name,
+                    description=lane.tool_description(),
+                    session=session,
+                    config=lane.config,
+                    serves_preview=lane.serves_preview,
+                )
+                continue
             Run.objects.create(
                 owner=owner,
                 session=session,
@@ -77,7 +111,7 @@ def lane_group_create(
             owner=owner,
             session=None,
             config=coordinator,
-            prompt=WAITING_PROMPT,
+            prompt=task if mode == LaneGroup.Mode.AGENT else WAITING_PROMPT,
             lane_group=group,
             lane_label="Coordinator",
             is_coordinator=True,
@@ -87,7 +121,7 @@ def lane_group_create(
 
 
 def _new_session(owner, title: str, lane: LaneSpec) -> SandboxSession:
-    options: dict = {"exposed_ports": []}
+    options: dict = {"exposed_ports": [Preview.DEFAULT_PORT] if lane.serves_preview else []}
     if gateway := e2b_gateway_settings(lane.config.get("mcp_servers") or []):
         if lane.backend != SandboxSession.Backend.E2B:
             raise LaneGroupRefused(f"Lane “{lane.label}” uses E2B MCP servers: pick E2B.")
@@ -105,6 +139,16 @@ def _new_session(owner, title: str, lane: LaneSpec) -> SandboxSession:
 async def lane_group_execute(*, group_id: int) -> None:
     group = await LaneGroup.objects.aget(pk=group_id)
     runs = Run.objects.filter(lane_group=group).select_related("session")
+    if group.mode == LaneGroup.Mode.AGENT:
+        # The coordinator decides; its lane tools start each lane's sandbox on its first call.
+        await run_execute(run_id=(await runs.aget(is_coordinator=True)).pk)
+        await SandboxSession.objects.filter(
+            lanes__group=group, status=SandboxSession.Status.CREATING
+        ).aupdate(
+            status=SandboxSession.Status.STOPPED,
+            last_error="Never started: the coordinator did not call this lane.",
+        )
+        return
     lanes = [run async for run in runs.filter(is_coordinator=False).order_by("pk")]
     coordinator = await runs.aget(is_coordinator=True)
     await asyncio.gather(*(_lane(run) for run in lanes))  # one failing lane blocks nobody
@@ -152,7 +196,8 @@ def coordinator_prompt(task: str, lanes: list[Run]) -> str:
 
 
 async def lane_group_cancel(*, group: LaneGroup) -> None:
-    async for run in Run.objects.filter(lane_group=group).active():
+    # The coordinator first: it must not read its cancelled lanes' outputs as an answer.
+    async for run in Run.objects.filter(lane_group=group).active().order_by("-is_coordinator"):
         await run_cancel(run=run)
 
 

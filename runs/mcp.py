@@ -11,6 +11,7 @@ from typing import Any
 
 from agents.mcp import MCPServer, MCPServerStreamableHttp
 
+from lib.errors import describe_error
 from lib.secrets import is_sealed, seal, unseal
 from lib.urls import public_url
 from sandboxes.backends import BACKENDS
@@ -60,6 +61,18 @@ async def e2b_gateway(sandbox: Any, *, require_approval: bool = False) -> MCPSer
     )
 
 
+class MCPServerUnavailable(Exception):
+    """An MCP server of the run could not be connected: the run fails with this one line (a
+    traceback would say nothing more; the cause is the server, not the dashboard)."""
+
+
+async def _enter(stack: contextlib.AsyncExitStack, server: MCPServer) -> None:
+    try:
+        await stack.enter_async_context(server)
+    except Exception as error:
+        raise MCPServerUnavailable(describe_error(error)) from None
+
+
 async def connect_servers(
     specs: list[dict[str, Any]],
     sandbox: Any,
@@ -73,7 +86,7 @@ async def connect_servers(
     connected = []
     if any(spec.get("kind") == "e2b" for spec in specs):
         server = await e2b_gateway(sandbox, require_approval=require_approval)
-        await stack.enter_async_context(server)
+        await _enter(stack, server)
         url = public_url(server.params["url"])
         connected.append((server, url, [t.name for t in await server.list_tools()]))
     for spec in specs:
@@ -92,6 +105,6 @@ async def connect_servers(
             cache_tools_list=True,
             require_approval="always" if require_approval else None,
         )
-        await stack.enter_async_context(server)
+        await _enter(stack, server)
         connected.append((server, shown, [t.name for t in await server.list_tools()]))
     return connected

@@ -49,6 +49,8 @@ class AgentConfig(models.Model):
     mcp_servers = models.JSONField(default=list, blank=True)
     # Kinds of tool call that wait for a person's approval: a subset of APPROVAL_CHOICES' keys.
     approvals = models.JSONField(default=list, blank=True)
+    # A JSON schema the agent's final output must match (runs/structured.py); None: free text.
+    output_schema = models.JSONField(null=True, blank=True)
     preset = models.SlugField(max_length=60, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -70,6 +72,7 @@ class AgentConfig(models.Model):
             "model_settings": dict(self.model_settings),
             "mcp_servers": list(self.mcp_servers),
             "approvals": list(self.approvals),
+            "output_schema": self.output_schema,
         }
 
 
@@ -138,6 +141,15 @@ class Run(models.Model):
     )
     lane_label = models.CharField(max_length=80, blank=True)
     is_coordinator = models.BooleanField(default=False)
+    # An agent-led group's lane call: the lane it ran in, the coordinator run that called it and
+    # the id of that tool call.
+    lane = models.ForeignKey(
+        "Lane", null=True, blank=True, related_name="calls", on_delete=models.CASCADE
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, related_name="lane_calls", on_delete=models.CASCADE
+    )
+    tool_call_id = models.CharField(max_length=200, blank=True)
     # A turn of a conversation (None: a one-shot run, e.g. a lane or a coordinator).
     thread = models.ForeignKey(
         Thread, null=True, blank=True, related_name="runs", on_delete=models.CASCADE
@@ -149,6 +161,8 @@ class Run(models.Model):
     prompt = models.TextField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     final_output = models.TextField(blank=True)
+    # The final output as data, when the agent declared an output schema (validated against it).
+    structured_output = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     requests = models.PositiveIntegerField(default=0)
     input_tokens = models.PositiveIntegerField(default=0)
@@ -220,6 +234,7 @@ class Run(models.Model):
             "status": self.status,
             "label": self.get_status_display(),
             "final_output": self.final_output,
+            "structured": self.structured_output,
             "error": self.error,
             "usage": self.usage(),
             "cost": None if self.cost is None else str(self.cost),
@@ -232,13 +247,22 @@ class Run(models.Model):
 
 
 class LaneGroup(models.Model):
-    """Lanes (runs, each in its own sandbox) working in parallel, then a coordinator run that
-    reads every lane's outcome and writes one synthesis."""
+    """Lanes, each in its own sandbox, and a coordinator (no sandbox).
+
+    Fixed fan-out: every lane runs its prompt once, in parallel, then the coordinator reads
+    every outcome and writes one synthesis. Agent-led: the coordinator gets one tool per lane
+    (runs/lane_tools.py) and decides which lanes to call, with what input and how often; each
+    call is a run of its own in that lane's sandbox."""
+
+    class Mode(models.TextChoices):
+        AGENT = "agent", "Agent-led (the coordinator calls the lanes as tools)"
+        FIXED = "fixed", "Fixed fan-out (every lane once, then the coordinator)"
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     title = models.CharField(max_length=200)
     task = models.TextField(help_text="What the coordinator is asked to synthesise.")
     preset = models.SlugField(max_length=60, blank=True)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.FIXED)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -249,6 +273,32 @@ class LaneGroup(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("lane_group_detail", args=[self.pk])
+
+
+class Lane(models.Model):
+    """A lane of an agent-led group: a tool the coordinator calls, bound to one sandbox.
+
+    Its calls are runs (Run.lane); calls to one lane run one after another (one sandbox)."""
+
+    group = models.ForeignKey(LaneGroup, related_name="lanes", on_delete=models.CASCADE)
+    position = models.PositiveIntegerField(default=0)
+    label = models.CharField(max_length=80)
+    tool_name = models.CharField(max_length=64)
+    description = models.TextField()
+    session = models.ForeignKey(SandboxSession, related_name="lanes", on_delete=models.CASCADE)
+    # The lane's agent, frozen like a run's.
+    config = models.JSONField(default=dict)
+    # After a call succeeds, serve the sandbox's app (a homepage direction) if not served yet.
+    serves_preview = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["group", "position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "tool_name"], name="unique_lane_tool_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group}: {self.label}"
 
 
 class Approval(models.Model):
@@ -395,3 +445,21 @@ class ModelPrice(models.Model):
             + usage.get("output_tokens", 0) * self.output_per_million
         ) / Decimal(1_000_000)
         return dollars.quantize(Decimal("0.000001"))
+
+
+class Worker(models.Model):
+    """A live `manage.py worker` process: it beats every RUN_HEARTBEAT_SECONDS. One silent for
+    RUN_STALE_SECONDS was killed; the reaper fails the task rows it held (runs/reaper.py)."""
+
+    worker_id = models.CharField(max_length=64, unique=True)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    slots = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    beat_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.worker_id} on {self.host} (pid {self.pid})"

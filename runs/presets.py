@@ -8,12 +8,17 @@ from django.db import transaction
 from lib.secrets import seal
 from sandboxes.models import Manifest, SandboxSession
 
-from .lanes import LaneSpec, lane_group_create
+from .lanes import MAX_LANES, MIN_LANES, LaneGroupRefused, LaneSpec, lane_group_create
 from .mcp import builtin_server_spec, e2b_server_spec, http_server_spec
 from .models import AgentConfig, LaneGroup, Run
+from .structured import HOMEPAGE_SELECTION_SCHEMA, REVIEW_FINDINGS_SCHEMA
 
 CODE_REVIEW = "fullstack-code-review"
 DEEP_RESEARCH = "deep-research"
+HOMEPAGE = "homepage-directions"
+# An agent-led coordinator calls its lanes (all at once if it likes) before it answers; the
+# SDK resets tool_choice after the first tool call, so "required" cannot loop.
+COORDINATOR_SETTINGS = {"tool_choice": "required", "model_settings": {"parallel_tool_calls": True}}
 
 REVIEW_RULES = (
     "Review only; do not edit files. Read the code with shell commands, then answer with a "
@@ -50,6 +55,14 @@ COORDINATOR = (
     "You merge code review findings from several reviewers into one prioritised report: "
     "deduplicate, order by severity, and say which reviewers failed to report.",
 )
+AGENT_LED_COORDINATOR = (
+    "Review lead",
+    "You lead a code review. Each reviewer is a tool bound to its own sandbox holding the "
+    "repository: call every reviewer you need, in parallel, each with a precise task (it sees "
+    "nothing but your input). Then merge their findings: one row per problem (lane, severity "
+    "high/medium/low, file, line, finding, fix), deduplicated, most severe first, and say in "
+    "the summary which reviewers failed.",
+)
 
 
 RESEARCHER_INSTRUCTIONS = (
@@ -77,25 +90,136 @@ def _config(owner, preset: str, name: str, model: str, instructions: str, **extr
 
 
 @transaction.atomic
-def launch_code_review(*, owner, model: str, backend: str = "local") -> LaneGroup:
-    """Three review lanes over the sample repo, and a coordinator that merges their findings."""
+def launch_code_review(
+    *, owner, model: str, backend: str = "local", mode: str = LaneGroup.Mode.AGENT
+) -> LaneGroup:
+    """Three review lanes over the sample repo and a coordinator. Agent-led (the default): the
+    coordinator calls the reviewers as tools and returns one structured findings table; fixed
+    fan-out: every reviewer runs once, then the coordinator merges their reports."""
     manifest = Manifest.objects.get(slug="fullstack-sample", is_builtin=True)
     lanes = []
     for label, name, instructions, prompt in CODE_REVIEW_LANES:
         config = _config(owner, CODE_REVIEW, name, model, instructions)
         frozen = config.frozen() | {"model": model}
         lanes.append(
-            LaneSpec(label=label, config=frozen, prompt=prompt, manifest=manifest, backend=backend)
+            LaneSpec(
+                label=label,
+                config=frozen,
+                prompt=prompt,
+                manifest=manifest,
+                backend=backend,
+                description=f"{name}, in its own sandbox with the repository. {prompt}",
+            )
         )
-    name, instructions = COORDINATOR
-    coordinator = _config(owner, CODE_REVIEW, name, model, instructions, capabilities=[])
+    if mode == LaneGroup.Mode.AGENT:
+        name, instructions = AGENT_LED_COORDINATOR
+        coordinator = _config(
+            owner,
+            CODE_REVIEW,
+            name,
+            model,
+            instructions,
+            capabilities=[],
+            output_schema=REVIEW_FINDINGS_SCHEMA,
+            **COORDINATOR_SETTINGS,
+        )
+        task = (
+            "Review the notes app (a Flask API and a React front end): call the frontend, "
+            "backend and repository reviewers, then return every finding."
+        )
+    else:
+        name, instructions = COORDINATOR
+        coordinator = _config(owner, CODE_REVIEW, name, model, instructions, capabilities=[])
+        task = "Write one prioritised code review of the notes app from the lanes' findings."
     return lane_group_create(
         owner=owner,
         title="Full-stack code review",
-        task="Write one prioritised code review of the notes app from the lanes' findings.",
+        task=task,
         lanes=lanes,
         coordinator=coordinator.frozen() | {"model": model},
         preset=CODE_REVIEW,
+        mode=mode,
+    )
+
+
+# (label, how the direction differs): the demo model reads the layout and theme from the words.
+DIRECTIONS = [
+    ("Split", "the split layout (text beside a product panel)"),
+    ("Centered", "the centered layout (one bold centred hero)"),
+    ("Editorial", "the editorial layout (a magazine-style column)"),
+    ("Split dark", "the split layout, dark theme"),
+    ("Centered dark", "the centered layout, dark theme"),
+    ("Editorial dark", "the editorial layout, dark theme"),
+]
+DESIGNER = (
+    "Homepage designer",
+    "You build landing pages in src/App.tsx of a Vite + React app: a header, a hero with a "
+    "headline, a subline and a call to action, features, a call-to-action band and a footer, "
+    "from the brief's own words, in the direction you are given. Inspect before you edit; "
+    "answer with what you built.",
+)
+DIRECTOR = (
+    "Homepage director",
+    "You direct homepage designers. Each direction is a tool bound to its own sandbox and "
+    "preview: call every direction, in parallel, with the brief and the direction's own take. "
+    "Then judge what they built against the brief and return the winner, a shortlist with a "
+    "score (0-10) and why for each, and your recommendation.",
+)
+
+
+@transaction.atomic
+def launch_homepage_directions(
+    *,
+    owner,
+    model: str,
+    brief: str,
+    directions: int = 3,
+    backend: str = "local",
+    mode: str = LaneGroup.Mode.AGENT,
+) -> LaneGroup:
+    """N directions of one brief, each in its own sandbox with a preview, and a coordinator that
+    picks a winner (agent-led), or every direction once and a synthesis (fixed fan-out)."""
+    if not brief.strip():
+        raise LaneGroupRefused("Write the brief the directions build.")
+    if not MIN_LANES <= directions <= MAX_LANES:
+        raise LaneGroupRefused(f"Choose {MIN_LANES} to {MAX_LANES} directions.")
+    manifest = Manifest.objects.get(slug="vite-react", is_builtin=True)
+    name, instructions = DESIGNER
+    designer = _config(
+        owner, HOMEPAGE, name, model, instructions, capabilities=["shell", "filesystem"]
+    )
+    lanes = [
+        LaneSpec(
+            label=label,
+            config=designer.frozen() | {"model": model},
+            prompt=f"{brief.strip()}\n\nBuild it in {take}.",
+            manifest=manifest,
+            backend=backend,
+            description=f"Builds the brief as a landing page in {take}, in its own sandbox, "
+            "and serves a preview.",
+            serves_preview=True,
+        )
+        for label, take in DIRECTIONS[:directions]
+    ]
+    name, instructions = DIRECTOR
+    extra = {"output_schema": HOMEPAGE_SELECTION_SCHEMA, **COORDINATOR_SETTINGS}
+    director = _config(
+        owner,
+        HOMEPAGE,
+        name,
+        model,
+        instructions,
+        capabilities=[],
+        **(extra if mode == LaneGroup.Mode.AGENT else {}),
+    )
+    return lane_group_create(
+        owner=owner,
+        title="Homepage directions",
+        task=brief.strip(),
+        lanes=lanes,
+        coordinator=director.frozen() | {"model": model},
+        preset=HOMEPAGE,
+        mode=mode,
     )
 
 

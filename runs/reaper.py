@@ -7,31 +7,51 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db.models import Q
+from django.tasks.base import TaskResultStatus
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
+from lib.db import close_broken_connections
 from sandboxes.models import SandboxSession
-from sandboxes.reaper import reap_previews, reap_sessions
+from sandboxes.reaper import reap_idle_sessions, reap_previews, reap_sessions
 from sandboxes.services import session_release_after_crash
 
 from .event_log import EventLog
-from .models import Approval, Run
+from .models import Approval, Run, Worker
 from .services import run_end_awaiting, run_end_unstarted
 
 logger = logging.getLogger(__name__)
 
 
+class WorkerStopped(Exception):
+    """Set on a task row whose worker stopped (or was killed) before the task finished."""
+
+
+def reap_period() -> int:
+    """Seconds between reaper passes (each process that runs the reaper)."""
+    return max(1, settings.RUN_HEARTBEAT_SECONDS)
+
+
+def stale_cutoff():
+    """Older heartbeats are dead ones. A pass runs every reap_period(), so a run whose last
+    beat is this old is ended within RUN_STALE_SECONDS of that beat (settings keep the cutoff
+    at least two heartbeats long)."""
+    return timezone.now() - timedelta(seconds=settings.RUN_STALE_SECONDS - reap_period())
+
+
 async def reap_stale_runs() -> int:
-    cutoff = timezone.now() - timedelta(seconds=settings.RUN_STALE_SECONDS)
+    cutoff = stale_cutoff()
     stale = Run.objects.filter(status=Run.Status.RUNNING).filter(
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
     )
     count = 0
     async for run in stale:
         reason = (
-            f"No heartbeat for over {settings.RUN_STALE_SECONDS} s: the process executing "
-            "this run stopped (server restart or killed worker)."
+            f"No heartbeat for over {settings.RUN_STALE_SECONDS - reap_period()} s: the process "
+            "executing this run stopped (server restart or killed worker)."
         )
         updated = await Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).aupdate(
             status=Run.Status.INTERRUPTED, error=reason, finished_at=timezone.now()
@@ -43,7 +63,7 @@ async def reap_stale_runs() -> int:
             if run.session_id:
                 session = await SandboxSession.objects.aget(pk=run.session_id)
                 await session_release_after_crash(session=session)
-    return count + await _reap_orphaned_coordinators(cutoff)
+    return count + await _reap_orphaned_coordinators(cutoff) + await _reap_orphaned_lane_calls()
 
 
 async def _reap_orphaned_coordinators(cutoff) -> int:
@@ -63,6 +83,23 @@ async def _reap_orphaned_coordinators(cutoff) -> int:
             run=run,
             status=Run.Status.INTERRUPTED,
             error="The process running this lane group stopped before the coordinator started.",
+        ):
+            count += 1
+    return count
+
+
+async def _reap_orphaned_lane_calls() -> int:
+    """A lane call queued behind another call to its lane is started by its coordinator's
+    process; once that coordinator has ended (it died, or was reaped), nothing will."""
+    count = 0
+    orphans = Run.objects.filter(parent__isnull=False, status=Run.Status.QUEUED).exclude(
+        parent__status__in=Run.ACTIVE_STATUSES
+    )
+    async for run in orphans:
+        if await run_end_unstarted(
+            run=run,
+            status=Run.Status.INTERRUPTED,
+            error="Its coordinator ended before this lane call started.",
         ):
             count += 1
     return count
@@ -88,23 +125,46 @@ async def reap_unanswered_approvals() -> int:
     return count
 
 
+async def reap_dead_workers() -> int:
+    """`manage.py worker` processes that stopped beating were killed: the task rows they held
+    end failed (their runs are reaped by their own heartbeat above), and they leave the list."""
+    dead = Worker.objects.filter(beat_at__lt=stale_cutoff())
+    count = 0
+    async for worker in dead:
+        # Few rows run at once; JSON containment is not portable (SQLite has none).
+        async for row in DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING):
+            if row.worker_ids and row.worker_ids[-1] == worker.worker_id:
+                await sync_to_async(row.set_failed)(
+                    WorkerStopped(
+                        f"Worker {worker.worker_id} on {worker.host} stopped beating (killed?) "
+                        "before the task finished."
+                    )
+                )
+                count += 1
+        await worker.adelete()
+    return count
+
+
 async def reap_once() -> dict[str, int]:
     """One pass: stale runs, unanswered approvals, dead previews and stray processes, vanished
     sandboxes."""
     return {
         "runs interrupted": await reap_stale_runs(),
+        "task rows of dead workers failed": await reap_dead_workers(),
         "runs timed out awaiting approval": await reap_unanswered_approvals(),
         "previews and processes": await reap_previews(),
         "sessions and workspaces": await reap_sessions(),
+        "idle local sandboxes paused": await reap_idle_sessions(),
     }
 
 
 async def reap_forever() -> None:
     while True:
         try:
+            await sync_to_async(close_broken_connections)()
             for what, count in (await reap_once()).items():
                 if count:
                     logger.warning("Reaper: %d %s", count, what)
         except Exception:
             logger.exception("Reaper pass failed")
-        await asyncio.sleep(max(5, settings.RUN_STALE_SECONDS // 3))
+        await asyncio.sleep(reap_period())

@@ -18,7 +18,10 @@ from django.db.models import (
 )
 from django.db.models.fields.json import KT
 
-from .models import AgentConfig, Approval, LaneGroup, Run, RunEvent, Thread
+from sandboxes.models import Preview
+from sandboxes.selectors import session_latest_screenshot
+
+from .models import AgentConfig, Approval, Lane, LaneGroup, Run, RunEvent, Thread
 
 USAGE_FIELDS = Run.USAGE_FIELDS
 
@@ -53,6 +56,20 @@ def lane_groups_of(user) -> QuerySet[LaneGroup]:
 
 def lane_group_runs(group: LaneGroup) -> list[Run]:
     return list(group.runs.select_related("session").order_by("is_coordinator", "pk"))
+
+
+def lane_group_lanes(group: LaneGroup) -> list[Lane]:
+    """An agent-led group's lanes, each with its calls (oldest first) and its live preview."""
+    lanes = list(group.lanes.select_related("session"))
+    coordinating = group.runs.filter(is_coordinator=True).active().exists()
+    for lane in lanes:
+        lane.preview = lane.session.previews.order_by("-pk").first()
+        lane.screenshot = session_latest_screenshot(lane.session)
+        # Its slot asks for itself while the preview boots, or is ready and its screenshot (the
+        # lane call takes it) is still to come.
+        booting = lane.preview is None or lane.preview.status == Preview.Status.STARTING
+        lane.refreshing = coordinating and (booting or lane.screenshot is None)
+    return lanes
 
 
 def run_events(run: Run, *, after: int = 0) -> QuerySet[RunEvent]:

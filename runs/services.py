@@ -7,7 +7,9 @@ import asyncio
 from django.db import transaction
 from django.utils import timezone
 
+from sandboxes.hosts import task_for
 from sandboxes.models import SandboxSession
+from sandboxes.services import session_touch
 
 from .event_log import EventLog
 from .mcp import builtin_server_spec, http_server_spec
@@ -25,6 +27,7 @@ AGENT_FIELDS = (
     "tool_choice",
     "max_turns",
     "approvals",
+    "output_schema",
 )
 
 
@@ -86,7 +89,8 @@ def run_start(
             thread=thread,
             turn=thread.runs.count() + 1,
         )
-        transaction.on_commit(lambda: run_execute_task.enqueue(run.pk))
+        session_touch(session=session)
+        transaction.on_commit(lambda: task_for(run_execute_task, session).enqueue(run.pk))
     return run
 
 
@@ -175,7 +179,8 @@ async def approval_decide(
         if resumed:
             await run.arefresh_from_db()
             await log.emit_state()
-            await run_execute_task.aenqueue(run.pk)
+            session = await SandboxSession.objects.filter(pk=run.session_id).afirst()
+            await task_for(run_execute_task, session).aenqueue(run.pk)
     return run
 
 

@@ -12,6 +12,8 @@ urlpatterns = [
     path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
     path("runs/<int:pk>/timeline/", runs.run_timeline_fragment, name="run_timeline"),
     path("runs/<int:pk>/cancel/", runs.run_cancel, name="run_cancel"),
+    path("runs/<int:pk>/result.json", runs.run_result_json, name="run_result_json"),
+    path("runs/<int:pk>/delete/", runs.run_delete, name="run_delete"),
     path("runs/images/<int:pk>", runs.run_image, name="run_image"),
     path(
         "runs/<int:pk>/approvals/<int:approval_pk>/",
@@ -33,4 +35,5 @@ urlpatterns = [
     path("lanes/new/", lanes.lane_group_new, name="lane_group_new"),
     path("lanes/<int:pk>/", lanes.lane_group_detail, name="lane_group_detail"),
     path("lanes/<int:pk>/cancel/", lanes.lane_group_cancel, name="lane_group_cancel"),
+    path("lanes/<int:pk>/delete/", lanes.lane_group_delete, name="lane_group_delete"),
 ]

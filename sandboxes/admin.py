@@ -1,7 +1,9 @@
 from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.timesince import timesince
 
 from . import services
 from .models import Manifest, ManifestEntry, Preview, SandboxSession
@@ -30,7 +32,15 @@ class SandboxSessionAdmin(admin.ModelAdmin):
     list_display = ["name", "owner", "backend", "status", "age", "manifest"]
     list_filter = ["status", "backend", "owner"]
     search_fields = ["name", "owner__username", "last_error"]
-    readonly_fields = ["sdk_state_summary", "created_at", "updated_at", "stopped_at"]
+    # Status and backend change through the actions (and the services), never by hand.
+    readonly_fields = [
+        "status",
+        "backend",
+        "sdk_state_summary",
+        "created_at",
+        "updated_at",
+        "stopped_at",
+    ]
     exclude = ["sdk_state"]
     list_select_related = ["owner", "manifest"]
     actions = ["shut_down", "pause", "resume"]
@@ -43,7 +53,7 @@ class SandboxSessionAdmin(admin.ModelAdmin):
                 done += 1
             except Exception as error:
                 failed.append(f"{session.name}: {error}")
-        self.message_user(request, f"{verb} {done} sandbox(es).")
+        self.message_user(request, f"{verb} {done} sandbox{pluralize(done, 'es')}.")
         for reason in failed:
             self.message_user(request, reason, level=messages.ERROR)
 
@@ -63,7 +73,7 @@ class SandboxSessionAdmin(admin.ModelAdmin):
 
     @admin.display(description="age")
     def age(self, obj):
-        return timezone.now() - obj.created_at
+        return timesince(obj.created_at, timezone.now())
 
     @admin.display(description="SDK state")
     def sdk_state_summary(self, obj):

@@ -96,6 +96,13 @@ class LocalBackend(Backend):
         "staff users only. Ask an administrator, or pick another backend."
     )
 
+    def timeout_seconds(self, options: dict[str, Any]) -> int | None:
+        """Idle local sandboxes are paused by the reaper (sandboxes.reaper.reap_idle_sessions)."""
+        return settings.SANDBOX_IDLE_MINUTES * 60 or None
+
+    async def extend(self, sdk_session: Any, seconds: int) -> None:
+        """Nothing to tell a provider: the reaper reads the session's new timeout_at."""
+
     def allowed_for(self, user) -> bool:
         # A setting opens them to everyone (DASHBOARD_LOCAL_SANDBOXES=everyone).
         if settings.LOCAL_SANDBOXES == "everyone":

@@ -4,7 +4,7 @@ from lib.forms import parse_env_lines, parse_ports
 from lib.secrets import seal
 
 from .backends import E2BBackend, available_backends
-from .models import Preview, SandboxSession
+from .models import DEFAULT_BUILD_COMMAND, DEFAULT_BUILD_OUTPUT, Preview, SandboxSession
 
 
 def backend_choices(user=None) -> list[tuple[str, str]]:
@@ -120,6 +120,26 @@ class PreviewForm(forms.Form):
 class ManifestForm(forms.Form):
     name = forms.CharField(max_length=120)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    # How a share link's snapshot builds the app for production (comparisons.snapshots).
+    build_command = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Build command",
+        widget=forms.TextInput(attrs={"placeholder": DEFAULT_BUILD_COMMAND}),
+        help_text="Builds the app for production when it is shared. Blank: "
+        f"{DEFAULT_BUILD_COMMAND}.",
+    )
+    build_output = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Build output folder",
+        widget=forms.TextInput(attrs={"placeholder": DEFAULT_BUILD_OUTPUT}),
+        help_text=f"The static files it writes, in the workspace. Blank: {DEFAULT_BUILD_OUTPUT}/.",
+    )
+
+    def build(self) -> tuple[str, str]:
+        return self.cleaned_data["build_command"], self.cleaned_data["build_output"]
+
     archive = forms.FileField(
         required=False, label="Files from a zip", help_text="Optional; replaces all files."
     )

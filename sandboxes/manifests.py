@@ -113,21 +113,43 @@ def manifest_save(
     description: str = "",
     files: list[FileSpec],
     manifest: Manifest | None = None,
+    build: tuple[str, str] | None = None,
 ) -> Manifest:
-    """Create, or replace the whole file set of, an owner's manifest; all or nothing."""
+    """Create, or replace the whole file set of, an owner's manifest; all or nothing.
+
+    `build`: its production build's (command, output folder), blank for the defaults; None
+    keeps what it has."""
     if not name.strip():
         raise ManifestInvalid(["give the manifest a name"])
     validate(files)
+    if build is not None:
+        _validate_build(*build)
     if manifest is None:
         manifest = Manifest.objects.create(owner=owner, name=name, description=description)
     else:
         if manifest.is_builtin or manifest.owner_id != owner.pk:
             raise ManifestInvalid(["built-in and other users' manifests are read-only"])
         manifest.name, manifest.description = name, description
-        manifest.save()
-        manifest.entries.all().delete()
+    if build is not None:
+        manifest.build_command, manifest.build_output = build[0].strip(), build[1].strip()
+    manifest.save()
+    manifest.entries.all().delete()
     ManifestEntry.objects.bulk_create([_entry(manifest, spec) for spec in files])
     return manifest
+
+
+def _validate_build(command: str, output: str) -> None:
+    output = output.strip()
+    problems = []
+    if len(command) > 500:
+        problems.append("the build command has at most 500 characters")
+    parts = output.split("/")
+    if output and (output.startswith("/") or ".." in parts or "\x00" in output or "\\" in output):
+        problems.append(
+            f"the build output folder “{output}” must be a folder inside the workspace, like dist"
+        )
+    if problems:
+        raise ManifestInvalid(problems)
 
 
 def files_with(files: list[FileSpec], spec: FileSpec, *, replacing: str = "") -> list[FileSpec]:
@@ -151,6 +173,7 @@ def manifest_clone(*, manifest: Manifest, owner) -> Manifest:
         name=f"{manifest.name} (copy)",
         description=manifest.description,
         files=manifest_files(manifest),
+        build=(manifest.build_command, manifest.build_output),
     )
 
 

@@ -11,6 +11,9 @@ from django.urls import reverse
 
 from lib.secrets import is_sealed, unseal
 
+DEFAULT_BUILD_COMMAND = "npm run build"
+DEFAULT_BUILD_OUTPUT = "dist"
+
 
 class ManifestQuerySet(models.QuerySet):
     def visible_to(self, user) -> ManifestQuerySet:
@@ -28,6 +31,14 @@ class Manifest(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
     )
     is_builtin = models.BooleanField(default=False)
+    # How a share link's snapshot builds the app for production in the sandbox, and the
+    # folder (relative to the workspace) its static files land in. Blank: the defaults.
+    build_command = models.CharField(
+        max_length=500, blank=True, help_text=f"Blank: {DEFAULT_BUILD_COMMAND!r}."
+    )
+    build_output = models.CharField(
+        max_length=200, blank=True, help_text=f"Blank: {DEFAULT_BUILD_OUTPUT!r}."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -46,6 +57,14 @@ class Manifest(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("manifest_detail", args=[self.pk])
+
+    @property
+    def build_settings(self) -> tuple[str, str]:
+        """(command, output folder) of its production build, defaults filled in."""
+        return (
+            self.build_command.strip() or DEFAULT_BUILD_COMMAND,
+            self.build_output.strip().strip("/") or DEFAULT_BUILD_OUTPUT,
+        )
 
     def file_contents(self) -> dict[str, bytes]:
         """Every file of the set: path -> bytes."""
@@ -120,6 +139,9 @@ class SandboxSession(models.Model):
     # client.serialize_session_state(...) after the last stop(): what a resume starts from.
     sdk_state = models.JSONField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True)
+    # The machine (settings.HOST_ID) that holds a local sandbox's folder, processes and
+    # previews' ports; only processes there can use them (sandboxes/hosts.py).
+    host = models.CharField(max_length=255, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
@@ -146,12 +168,37 @@ class SandboxSession(models.Model):
         return self.backend == self.Backend.LOCAL
 
     @property
+    def elsewhere(self) -> bool:
+        """A local sandbox of another machine: its folder, processes and ports are not here."""
+        from django.conf import settings
+
+        return self.is_local and bool(self.host) and self.host != settings.HOST_ID
+
+    @property
+    def not_running_note(self) -> str:
+        """What a sandbox that is not running allows, in the one wording every part of its page
+        uses (conversation, preview, files): paused ones resume, ended ones are done."""
+        if self.status == self.Status.PAUSED:
+            return "This sandbox is paused: resume it to run agents, previews and commands again."
+        if self.status == self.Status.CREATING:
+            return "The sandbox is being created; this appears as soon as it runs."
+        return (
+            f"This sandbox is {self.get_status_display().lower()}; open a new one from its "
+            "starter to work again."
+        )
+
+    @property
     def seconds_left(self) -> int | None:
         if self.timeout_at is None or not self.is_live:
             return None
         from django.utils import timezone
 
         return max(0, int((self.timeout_at - timezone.now()).total_seconds()))
+
+    @property
+    def minutes_left(self) -> int | None:
+        seconds = self.seconds_left
+        return None if seconds is None else -(-seconds // 60)
 
     @property
     def workspace_root(self) -> str:
@@ -243,6 +290,16 @@ class Preview(models.Model):
     @property
     def group_name(self) -> str:
         return f"preview-{self.pk}"
+
+    @property
+    def is_serving(self) -> bool:
+        """Ready, in a sandbox that has not passed its provider's timeout (an expired E2B
+        sandbox answers its URL with the provider's own error page)."""
+        return (
+            self.status == self.Status.READY
+            and bool(self.upstream_url)
+            and self.session.seconds_left != 0
+        )
 
     @property
     def boot_seconds(self) -> float | None:

@@ -25,6 +25,7 @@ from lib.processes import process_group_alive, stop_process_group
 
 from .backends import check_owner_allowed
 from .environment import sandbox_environment
+from .hosts import require_here, task_for
 from .isolation import process_policy
 from .models import Preview, SandboxSession
 from .node_modules import modules_key, remember_node_modules, warm_node_modules
@@ -44,14 +45,19 @@ def free_host_port() -> int:
 def preview_create(
     *, session: SandboxSession, port: int = Preview.DEFAULT_PORT, command: str = ""
 ) -> Preview:
-    """Record a preview and start it in the background."""
+    """Record a preview and start it in the background. One preview per port per session: when
+    one is already starting or running on `port` (a second tab, a double click), that one is
+    returned and nothing new starts (a second dev server would fail on the same project)."""
     from .tasks import preview_boot_task
 
     with transaction.atomic():
+        SandboxSession.objects.select_for_update().filter(pk=session.pk).first()
+        if running := session.previews.active().filter(port=port).order_by("-pk").first():
+            return running
         preview = Preview.objects.create(
             session=session, port=port, command=command or Preview.DEFAULT_COMMAND
         )
-        transaction.on_commit(lambda: preview_boot_task.enqueue(preview.pk))
+        transaction.on_commit(lambda: task_for(preview_boot_task, session).enqueue(preview.pk))
     return preview
 
 
@@ -91,6 +97,7 @@ async def preview_boot(*, preview_id: int) -> None:
     log = PreviewLog(preview)
     try:
         await check_owner_allowed(preview.session)  # its owner may (still) run a server there
+        require_here(preview.session)  # a local sandbox's server runs on its own machine
         if preview.session.is_local:
             await _run_local(preview, log)
         else:
@@ -285,6 +292,7 @@ async def preview_check(*, preview: Preview) -> Preview:
     if (
         preview.status == Preview.Status.READY
         and session.is_local
+        and not session.elsewhere  # its processes are on another machine: not ours to check
         and not process_group_alive(preview.pid)
     ):
         await preview_set(
@@ -321,7 +329,8 @@ async def preview_restart(*, preview: Preview) -> Preview:
         stopped_at=None,
     )
     await preview.arefresh_from_db()
-    preview_boot_task.enqueue(preview.pk)
+    session = await SandboxSession.objects.aget(pk=preview.session_id)
+    task_for(preview_boot_task, session).enqueue(preview.pk)
     return preview
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 from urllib.parse import parse_qs, quote, urlsplit
@@ -19,23 +20,27 @@ import aiohttp
 from asgiproxy.config import ProxyConfig
 from asgiproxy.context import ProxyContext
 from asgiproxy.proxies.http import proxy_http
-from asgiproxy.proxies.websocket import proxy_websocket
+from asgiproxy.proxies.websocket import WebSocketProxyContext
 from django.conf import settings
 from django.core import signing
 from django.http.cookie import parse_cookie
 from django.template.loader import render_to_string
+from starlette.websockets import WebSocket
 from yarl import URL
 
 from lib.origins import is_same_origin, request_scheme, scope_header
 
 from .grants import ENTER_PATH, GRANT_MAX_AGE, GRANT_SALT, grant_allows
+from .hosts import elsewhere_reason
 from .models import Preview
 from .previews import preview_check
+from .static_sites import serve_static_site, static_site_for
 
 COOKIE_SALT = "sandboxes.preview.cookie"
 COOKIE_NAME = "sd_preview"
 ACCESS_CACHE_SECONDS = 2.0
 CLOSE_REFUSED = 4403
+logger = logging.getLogger(__name__)
 ENTER_BODY_LIMIT = 16_384
 # The enter page only posts its fragment to itself: nothing else may load, nothing may leak.
 ENTER_PAGE_HEADERS = [
@@ -150,8 +155,21 @@ class PreviewProxy:
         if preview is None:
             await self.refuse(scope, receive, send, 403, "preview_refused")
             return
-        if preview.status != Preview.Status.READY or not preview.upstream_url:
-            await self.refuse(scope, receive, send, 503, "preview_offline", preview=preview)
+        if not preview.is_serving:
+            await self.offline(preview, scope, receive, send, 503)
+            return
+        if preview.session.elsewhere:
+            # Its dev server listens on another machine's loopback: route this preview's host
+            # to the dashboard there (sandboxes/hosts.py).
+            await self.refuse(
+                scope,
+                receive,
+                send,
+                503,
+                "preview_offline",
+                preview=preview,
+                elsewhere=elsewhere_reason(preview.session),
+            )
             return
         scope = dict(scope, preview_upstream=preview.upstream_url)
         try:
@@ -163,7 +181,17 @@ class PreviewProxy:
             await preview_check(preview=preview)
             self._access.clear()
             if scope["type"] == "http":
-                await self.refuse(scope, receive, send, 502, "preview_offline", preview=preview)
+                await self.offline(preview, scope, receive, send, 502)
+
+    async def offline(self, preview: Preview, scope, receive, send, status: int) -> None:
+        """No dev server: the stored site this grant may see instead (a share's snapshot),
+        or the "offline" page. A stored site has no websockets (no HMR to speak to)."""
+        grant = self.cookie_grant(scope)
+        site = await static_site_for(grant, preview) if grant is not None else None
+        if site is not None and scope["type"] == "http":
+            await serve_static_site(site, scope, send)
+        else:
+            await self.refuse(scope, receive, send, status, "preview_offline", preview=preview)
 
     async def websocket(self, preview_id: int, scope, receive, send) -> None:
         """Proxy a websocket (Vite's HMR) while access lasts: a revoked share or a stopped
@@ -232,8 +260,19 @@ class PreviewProxy:
         )
         await send({"type": "http.response.body", "body": b""})
 
-    async def allowed(self, preview_id: int, scope) -> Preview | None:
+    @staticmethod
+    def cookie_grant(scope) -> dict | None:
+        """The grant in this request's preview cookie, if it is authentic and unexpired."""
         # parse_cookie tolerates the odd cookie an app sets; SimpleCookie would drop them all.
+        value = parse_cookie(scope_header(scope, b"cookie")).get(COOKIE_NAME)
+        if value is None:
+            return None
+        try:
+            return signing.loads(value, salt=COOKIE_SALT, max_age=settings.PREVIEW_COOKIE_SECONDS)
+        except signing.BadSignature:
+            return None
+
+    async def allowed(self, preview_id: int, scope) -> Preview | None:
         value = parse_cookie(scope_header(scope, b"cookie")).get(COOKIE_NAME)
         if value is None:
             return None
@@ -242,9 +281,8 @@ class PreviewProxy:
         cached = self._access.get(key)
         if cached and now - cached[0] < ACCESS_CACHE_SECONDS:
             return cached[1]
-        try:
-            grant = signing.loads(value, salt=COOKIE_SALT, max_age=settings.PREVIEW_COOKIE_SECONDS)
-        except signing.BadSignature:
+        grant = self.cookie_grant(scope)
+        if grant is None:
             return None
         preview = await grant_allows(grant, preview_id)
         if len(self._access) > 10_000:
@@ -291,3 +329,56 @@ async def _send_html(send, status: int, html: str, headers=()) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# --- websockets: asgiproxy's two pumps, ended cleanly -------------------------------------------
+
+
+class _PreviewSocket(WebSocketProxyContext):
+    """One proxied socket. Unlike asgiproxy's own loop, a close from either side is a normal
+    end, and both pumps are always stopped and awaited (also when access ends and the socket
+    is cancelled): nothing is left running, and no "Task exception was never retrieved"
+    traceback reaches the server log when an HMR socket closes."""
+
+    async def upstream_to_client_loop(self) -> None:
+        while True:
+            message = await self.upstream_ws.receive()
+            if message.type in _SOCKET_ENDS:
+                return
+            await self.send_upstream_to_client(upstream_msg=message)
+
+    async def loop(self) -> None:
+        pumps = [
+            asyncio.create_task(self.client_to_upstream_loop()),
+            asyncio.create_task(self.upstream_to_client_loop()),
+        ]
+        try:
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pump in pumps:
+                pump.cancel()
+            ended = await asyncio.gather(*pumps, return_exceptions=True)
+            for outcome in ended:
+                if isinstance(outcome, Exception):  # a socket gone mid-message: one line
+                    logger.info("Preview socket %s ended: %r", self.id, outcome)
+
+
+_SOCKET_ENDS = {
+    aiohttp.WSMsgType.CLOSE,
+    aiohttp.WSMsgType.CLOSING,
+    aiohttp.WSMsgType.CLOSED,
+    aiohttp.WSMsgType.ERROR,
+}
+
+
+async def proxy_websocket(*, context: ProxyContext, scope, receive, send) -> None:
+    """asgiproxy's proxy_websocket, with _PreviewSocket's pumps."""
+    client_ws = WebSocket(scope=scope, receive=receive, send=send)
+    options = context.config.get_upstream_websocket_options(scope=scope, client_ws=client_ws)
+    try:
+        async with context.session.ws_connect(**options) as upstream_ws:
+            await client_ws.accept(subprotocol=upstream_ws.protocol)
+            await _PreviewSocket(client_ws=client_ws, upstream_ws=upstream_ws).loop()
+    finally:
+        with contextlib.suppress(Exception):
+            await client_ws.close()

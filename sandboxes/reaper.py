@@ -8,6 +8,7 @@ by their own app (runs.reaper), which also runs these passes.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -19,11 +20,13 @@ from django.utils import timezone
 
 from lib.processes import process_group_alive, stop_process_group
 
+from . import hooks, services
 from .backends import LocalBackend
 from .models import Preview, SandboxSession
 from .previews import preview_check, preview_set
 
 ORPHAN_AGE_SECONDS = 3600
+logger = logging.getLogger(__name__)
 
 
 async def reap_sessions() -> int:
@@ -31,7 +34,9 @@ async def reap_sessions() -> int:
     SANDBOX_WORKSPACE_DIR that no live session owns (left by a crash) are removed once they are
     an hour old. Nothing outside that directory is touched."""
     live = SandboxSession.objects.filter(status__in=SandboxSession.LIVE_STATUSES)
-    sessions = [s async for s in live.filter(backend=SandboxSession.Backend.LOCAL)]
+    local = live.filter(backend=SandboxSession.Backend.LOCAL)
+    # Another machine's folders are not missing, only not here (sandboxes/hosts.py).
+    sessions = [s async for s in local if not s.elsewhere]
     vanished, orphans = await sync_to_async(_scan_local_workspaces)(sessions)
     for session in vanished:
         session.status = SandboxSession.Status.STOPPED
@@ -71,6 +76,35 @@ def _scan_local_workspaces(
     return vanished, orphans
 
 
+async def reap_idle_sessions() -> int:
+    """Local sandboxes past their idle deadline (timeout_at, SANDBOX_IDLE_MINUTES after they
+    last started, resumed, ran something or were extended) are paused: their previews and
+    processes stop, their workspace is kept. One still busy (a run active or waiting for an
+    approval) gets a fresh deadline instead: idle time counts from the last time it was busy."""
+    now = timezone.now()
+    due = SandboxSession.objects.filter(
+        backend=SandboxSession.Backend.LOCAL,
+        status=SandboxSession.Status.RUNNING,
+        timeout_at__lt=now,
+    )
+    paused = 0
+    async for session in due:
+        if await hooks.session_busy_reason(session):
+            seconds = LocalBackend().timeout_seconds(session.options) or 0
+            session.timeout_at = now + timedelta(seconds=seconds) if seconds else None
+            await session.asave(update_fields=["timeout_at"])
+            continue
+        try:
+            await services.session_pause(session=session)
+        except (services.SessionBusy, services.SessionNotReady):
+            continue
+        except Exception:
+            logger.warning("Pausing idle session %s failed", session.pk, exc_info=True)
+            continue
+        paused += 1
+    return paused
+
+
 async def reap_previews() -> int:
     """Previews whose dev server died end failed; boots that no task finishes end failed too
     (the process that ran them stopped) and what they started is stopped."""
@@ -82,8 +116,9 @@ async def reap_previews() -> int:
     cutoff = timezone.now() - timedelta(seconds=settings.PREVIEW_BOOT_SECONDS + 60)
     async for preview in Preview.objects.filter(
         status=Preview.Status.STARTING, created_at__lt=cutoff
-    ):
-        await stop_process_group(preview.pid)
+    ).select_related("session"):
+        if not preview.session.elsewhere:
+            await stop_process_group(preview.pid)
         await preview_set(
             preview,
             status=Preview.Status.FAILED,
@@ -97,8 +132,10 @@ async def reap_previews() -> int:
         status__in=[Preview.Status.STOPPED, Preview.Status.FAILED],
         pid__isnull=False,
         created_at__gte=recent,
-    )
+    ).select_related("session")
     async for preview in ended:
+        if preview.session.elsewhere:
+            continue  # a process group id of another machine
         if await sync_to_async(process_group_alive)(preview.pid):
             await stop_process_group(preview.pid)
             count += 1

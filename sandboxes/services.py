@@ -22,6 +22,7 @@ from lib.processes import kill_processes_under
 
 from . import hooks
 from .backends import backend_of, get_backend
+from .hosts import elsewhere_reason, require_here, task_for
 from .models import Manifest, Preview, SandboxSession
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ async def session_start(*, session_id: int) -> None:
     try:
         backend = await backend_of(session)
         client = backend.client()
+        if session.is_local:
+            session.host = settings.HOST_ID  # its folder and processes will be on this machine
         if session.manifest is None:
             raise ValueError("The manifest this session was created from no longer exists.")
         manifest = backend.manifest_for(session, await sync_to_async(session.manifest.to_sdk)())
@@ -93,7 +96,7 @@ async def session_start(*, session_id: int) -> None:
         if sdk_session is not None and client is not None:
             await _discard(client, sdk_session, backend)
     await session.asave(
-        update_fields=["sdk_state", "status", "last_error", "stopped_at", "timeout_at"]
+        update_fields=["sdk_state", "status", "last_error", "stopped_at", "timeout_at", "host"]
     )
 
 
@@ -142,6 +145,7 @@ async def sandbox_attached(session: SandboxSession) -> AsyncIterator[Any]:
     """
     if session.status != SandboxSession.Status.RUNNING or not session.sdk_state:
         raise SessionNotReady(f"The sandbox is {session.get_status_display().lower()}.")
+    require_here(session)  # refused, not failed: the sandbox is fine on its own machine
     backend = await backend_of(session)
     client = backend.client()
     previous_sandbox = session.sdk_state.get("sandbox_id")
@@ -188,9 +192,11 @@ async def session_shutdown(*, session: SandboxSession) -> None:
     """Shut the sandbox down for good. A sandbox that is already gone still ends `stopped`."""
     from .previews import session_previews_stop
 
+    require_here(session)  # its folder and processes are on its own machine
     # What runs on it (agent runs, in higher layers) stops first and stores its state.
     await hooks.before_shutdown(session)
     await session.arefresh_from_db()
+    await hooks.before_stop(session)  # while it still runs: higher layers keep what they need
     await session_previews_stop(session=session)
     if session.sdk_state:
         try:
@@ -208,6 +214,27 @@ async def session_shutdown(*, session: SandboxSession) -> None:
     await session.asave(update_fields=["status", "stopped_at", "last_error"])
 
 
+async def session_delete(*, session: SandboxSession) -> None:
+    """Shut it down (its runs stop, its previews' processes end, its workspace is removed), then
+    forget it with its runs, conversations and previews. Comparisons keep their other versions.
+    Refused (SessionBusy) while a higher layer still needs its rows (a live share link)."""
+    if reason := await hooks.delete_refusal_reason(session):
+        raise SessionBusy(reason)
+    if session.status != SandboxSession.Status.STOPPED:
+        await session_shutdown(session=session)
+    if session.is_local and session.workspace_root:
+        # A shutdown that could not reach the sandbox leaves its folder behind.
+        await sync_to_async(_remove_workspace)(session.workspace_root)
+    await session.adelete()
+
+
+def _remove_workspace(root: str) -> None:
+    """Remove a local workspace, only ever one under SANDBOX_WORKSPACE_DIR."""
+    path = Path(root).resolve()
+    if path.is_relative_to(Path(settings.SANDBOX_WORKSPACE_DIR).resolve()):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 async def _refuse_if_busy(session: SandboxSession) -> None:
     if reason := await hooks.session_busy_reason(session):
         raise SessionBusy(reason)
@@ -220,6 +247,7 @@ async def session_pause(*, session: SandboxSession) -> None:
     if session.status != SandboxSession.Status.RUNNING:
         raise SessionNotReady(f"The sandbox is {session.get_status_display().lower()}.")
     await _refuse_if_busy(session)
+    await hooks.before_stop(session)
     await session_previews_stop(session=session)
     backend = get_backend(session.backend)
     client = backend.client()
@@ -231,21 +259,69 @@ async def session_pause(*, session: SandboxSession) -> None:
     await session.asave(update_fields=["sdk_state", "status", "timeout_at"])
 
 
+async def session_stop_soon(*, session: SandboxSession, pause: bool = False) -> str | None:
+    """Shut down (or pause) the session now, or, when stopping it takes a while (a higher
+    layer has work to do in it first: sandboxes.hooks), in the background; then the reason."""
+    from .tasks import session_pause_task, session_shutdown_task
+
+    require_here(session)
+    if pause:
+        if session.status != SandboxSession.Status.RUNNING:
+            raise SessionNotReady(f"The sandbox is {session.get_status_display().lower()}.")
+        await _refuse_if_busy(session)
+    if reason := await hooks.stop_delay_reason(session):
+        task = session_pause_task if pause else session_shutdown_task
+        await task_for(task, session).aenqueue(session.pk)
+        return reason
+    if pause:
+        await session_pause(session=session)
+    else:
+        await session_shutdown(session=session)
+    return None
+
+
+async def session_stop_in_background(*, session_id: int, pause: bool) -> None:
+    """The background half of session_stop_soon; a failure is the session's last error."""
+    session = await SandboxSession.objects.aget(pk=session_id)
+    try:
+        if pause:
+            await session_pause(session=session)
+        elif session.status != SandboxSession.Status.STOPPED:
+            await session_shutdown(session=session)
+    except Exception as error:
+        logger.warning("Stopping session %s failed", session_id, exc_info=True)
+        await SandboxSession.objects.filter(pk=session_id).aupdate(
+            last_error=f"{'Pausing' if pause else 'Shutting down'} failed: {describe_error(error)}"[
+                :2000
+            ]
+        )
+
+
 async def session_resume(*, session: SandboxSession) -> None:
     """Bring a paused sandbox back; it is attached once, so a failure shows here, not later."""
     if session.status != SandboxSession.Status.PAUSED:
         raise SessionNotReady(f"The sandbox is {session.get_status_display().lower()}.")
     session.status = SandboxSession.Status.RUNNING
-    await session.asave(update_fields=["status"])
+    session.timeout_at = _timeout_at(get_backend(session.backend), session)
+    await session.asave(update_fields=["status", "timeout_at"])
     async with sandbox_attached(session):
         pass
+
+
+def session_touch(*, session: SandboxSession) -> None:
+    """Something happened on a local sandbox (a run started): its idle deadline starts again."""
+    if session.is_local and session.timeout_at is not None:
+        seconds = get_backend(session.backend).timeout_seconds(session.options) or 0
+        session.timeout_at = timezone.now() + timedelta(seconds=seconds)
+        SandboxSession.objects.filter(pk=session.pk).update(timeout_at=session.timeout_at)
 
 
 async def session_extend(*, session: SandboxSession, seconds: int) -> None:
     """Push the provider's timeout `seconds` from now (E2B's set_timeout)."""
     backend = get_backend(session.backend)
-    async with sandbox_attached(session) as sdk_session:
-        await backend.extend(sdk_session, seconds)
+    if not session.is_local:  # a local sandbox's idle limit is the dashboard's own
+        async with sandbox_attached(session) as sdk_session:
+            await backend.extend(sdk_session, seconds)
     session.timeout_at = timezone.now() + timedelta(seconds=seconds)
     await session.asave(update_fields=["timeout_at"])
 
@@ -256,6 +332,9 @@ async def session_release_after_crash(*, session: SandboxSession) -> None:
     Local: processes in the workspace (previews excepted). Elsewhere: attach and stop, which
     ends the SDK's own processes. The workspace itself is kept.
     """
+    if session.elsewhere:
+        logger.warning("Session %s: %s", session.pk, elsewhere_reason(session))
+        return
     if session.is_local:
         previews = Preview.objects.filter(session=session).active()
         keep = {p.pid async for p in previews if p.pid}

@@ -15,3 +15,17 @@ async def preview_boot_task(preview_id: int) -> None:
     from .previews import preview_boot
 
     await preview_boot(preview_id=preview_id)
+
+
+@task()
+async def session_shutdown_task(session_id: int) -> None:
+    from .services import session_stop_in_background
+
+    await session_stop_in_background(session_id=session_id, pause=False)
+
+
+@task()
+async def session_pause_task(session_id: int) -> None:
+    from .services import session_stop_in_background
+
+    await session_stop_in_background(session_id=session_id, pause=True)

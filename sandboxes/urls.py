@@ -19,6 +19,7 @@ urlpatterns = [
     path("sessions/<int:pk>/resume/", sessions.session_resume, name="session_resume"),
     path("sessions/<int:pk>/extend/", sessions.session_extend, name="session_extend"),
     path("sessions/<int:pk>/shutdown/", sessions.session_shutdown, name="session_shutdown"),
+    path("sessions/<int:pk>/delete/", sessions.session_delete, name="session_delete"),
     path("sessions/<int:pk>/previews/", previews.preview_create, name="preview_create"),
     path("sessions/<int:pk>/workspace/", workspace.workspace_tree, name="workspace_tree"),
     path("sessions/<int:pk>/workspace/file/", workspace.workspace_file, name="workspace_file"),

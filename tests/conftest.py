@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -18,9 +19,26 @@ from runs.models import Run
 from sandboxes.models import SandboxSession
 from sandboxes.starters import seed_builtin_starters
 
-pytest_plugins = ["tests.browser", "tests.fakes.e2b", "tests.fakes.previews", "tests.fakes.proxy"]
+pytest_plugins = [
+    "tests.browser",
+    "tests.fakes.e2b",
+    "tests.fakes.previews",
+    "tests.fakes.proxy",
+    "tests.fakes.snapshots",
+]
 
 PASSWORD = "correct horse battery staple"
+SCALE_TESTS = Path(__file__).resolve().parent / "scale"
+
+
+def pytest_ignore_collect(collection_path, config):
+    """tests/scale/ needs PostgreSQL, Redis and its own processes: `make test-scale` runs it
+    (scripts/test-scale); a plain `pytest` leaves it out unless it is named."""
+    if collection_path == SCALE_TESTS:
+        named = (Path(arg.split("::")[0]).resolve() for arg in config.args)
+        if not any(path == SCALE_TESTS or SCALE_TESTS in path.parents for path in named):
+            return True
+    return None
 
 
 @pytest.fixture(autouse=True)
@@ -32,6 +50,15 @@ def _test_settings(settings, tmp_path):
     settings.PREVIEW_MODULES_CACHE = tmp_path / "node-modules-cache"
     settings.SANDBOX_WORKSPACE_DIR = tmp_path / "workspaces"
     settings.SANDBOX_CACHE_DIR = tmp_path / "sandbox-cache"
+    # A chromium per snapshot would slow every share test; tests/comparisons/test_snapshots.py
+    # turns it on where it checks the screenshot.
+    settings.SHARE_SNAPSHOT_SCREENSHOTS = False
+    settings.STORAGES = settings.STORAGES | {
+        "snapshots": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "share-snapshots")},
+        }
+    }
     # Local sandboxes run as the test process's own user, and alice and bob may use them;
     # tests/security/test_local_isolation.py runs them as the sandbox account, staff-only.
     settings.SANDBOX_USER = ""

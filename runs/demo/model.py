@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,18 @@ from .turn import Turn
 DEMO_LABEL = "Offline demo (scripted, no LLM)"
 
 _response_ids = itertools.count(1)
+_DATA_URL = re.compile(r"data:image/[\w.+-]+;base64,[A-Za-z0-9+/=]+")
+IMAGE_TOKENS = 85
+
+
+def _turn(instructions, input, tools, output_schema) -> Turn:
+    return Turn(
+        input=input,
+        tool_names={tool.name for tool in tools},
+        instructions=instructions or "",
+        output_schema=output_schema,
+        tool_descriptions={tool.name: getattr(tool, "description", "") or "" for tool in tools},
+    )
 
 
 class DemoModel(Model):
@@ -43,7 +56,9 @@ class DemoModel(Model):
     @staticmethod
     def _usage(input: str | list[Any], output: Sequence[TResponseOutputItem]) -> Usage:
         # Demo "tokens": characters / 4, so the usage panel shows plausible, repeatable numbers.
-        consumed = len(json.dumps(input, default=str)) // 4
+        # An image counts as a low-detail image does for OpenAI's models (85), not its base64.
+        text, images = _DATA_URL.subn("", json.dumps(input, default=str))
+        consumed = len(text) // 4 + IMAGE_TOKENS * images
         produced = sum(len(item.model_dump_json()) for item in output) // 4
         return Usage(
             requests=1,
@@ -63,14 +78,7 @@ class DemoModel(Model):
         tracing,
         **kwargs,
     ) -> ModelResponse:
-        output = self.plan(
-            Turn(
-                input=input,
-                tool_names={tool.name for tool in tools},
-                instructions=system_instructions or "",
-                output_schema=output_schema,
-            )
-        )
+        output = self.plan(_turn(system_instructions, input, tools, output_schema))
         return ModelResponse(
             output=output,
             usage=self._usage(input, output),
@@ -88,14 +96,7 @@ class DemoModel(Model):
         tracing,
         **kwargs,
     ):
-        output = self.plan(
-            Turn(
-                input=input,
-                tool_names={tool.name for tool in tools},
-                instructions=system_instructions or "",
-                output_schema=output_schema,
-            )
-        )
+        output = self.plan(_turn(system_instructions, input, tools, output_schema))
         async for event in stream_events_for(
             output,
             self._usage(input, output),

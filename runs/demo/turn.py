@@ -19,6 +19,18 @@ class Turn:
     tool_names: set[str] = field(default_factory=set)
     instructions: str = ""
     output_schema: Any = None
+    # Function tools' descriptions by name (a coordinator's lanes describe themselves here).
+    tool_descriptions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def calls(self) -> dict[str, tuple[str, str]]:
+        """This turn's function calls so far: call id -> (tool name, arguments)."""
+        found = {}
+        for item in self._split()[1]:
+            get = item.get if isinstance(item, dict) else lambda k, o=item: getattr(o, k, None)
+            if get("type") == "function_call":
+                found[get("call_id")] = (get("name"), get("arguments") or "")
+        return found
 
     @property
     def prompt(self) -> str:
@@ -83,10 +95,28 @@ def _outputs_by_call(items: str | list[Any]) -> dict[str, str]:
         if kind in {"function_call_output", "custom_tool_call_output"}:
             call_id = item.get("call_id") if isinstance(item, dict) else item.call_id
             output = item.get("output") if isinstance(item, dict) else item.output
-            if not isinstance(output, str):
-                output = json.dumps(output, default=str)
-            found[call_id] = output
+            found[call_id] = _output_text(output)
     return found
+
+
+IMAGE_MARK = "[image]"
+
+
+def _output_text(output: Any) -> str:
+    """A tool output as text: a list of parts (text and images, e.g. a lane's screenshot) reads
+    as its texts, each image as IMAGE_MARK (never its data URL)."""
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list):
+        parts = []
+        for part in output:
+            kind = part.get("type") if isinstance(part, dict) else getattr(part, "type", "")
+            if kind in ("input_text", "output_text", "text"):
+                parts.append(part.get("text", "") if isinstance(part, dict) else part.text)
+            elif kind in ("input_image", "image"):
+                parts.append(IMAGE_MARK)
+        return "\n".join(parts)
+    return json.dumps(output, default=str)
 
 
 def _is_user(item: Any) -> bool:

@@ -1,10 +1,12 @@
 import hashlib
+import json
 from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 from django.utils.dateparse import parse_datetime
 
 from lib.diffs import classify_lines
+from runs import structured
 
 register = template.Library()
 
@@ -59,3 +61,14 @@ def response_seconds(payload: dict) -> float | None:
     if start is None or end is None:
         return None
     return (end - start).total_seconds()
+
+
+@register.filter
+def result_kind(value) -> str:
+    """How a structured result shows: "findings" (a table), "selection" (cards) or "data"."""
+    return structured.result_kind(value)
+
+
+@register.filter
+def pretty_json(value) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)

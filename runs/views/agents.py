@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -21,7 +23,10 @@ def _get_agent_for_user(request: HttpRequest, pk: int) -> AgentConfig:
 
 
 def _initial(config: AgentConfig) -> dict:
-    return {name: getattr(config, name) for name in services.AGENT_FIELDS}
+    initial = {name: getattr(config, name) for name in services.AGENT_FIELDS}
+    schema = config.output_schema
+    initial["output_schema"] = json.dumps(schema, indent=2) if schema is not None else ""
+    return initial
 
 
 def agent_list(request: HttpRequest) -> HttpResponse:
@@ -32,7 +37,9 @@ def agent_list(request: HttpRequest) -> HttpResponse:
 @once_per_form
 def agent_edit(request: HtmxHttpRequest, pk: int | None = None) -> HttpResponse:
     config = _get_agent_for_user(request, pk) if pk else AgentConfig(owner=request.user)
-    form = AgentForm(request.POST or None, initial=_initial(config) if pk else None)
+    form = AgentForm(
+        request.POST or None, initial=_initial(config) if pk else None, output_schema=True
+    )
     if request.method == "POST" and form.is_valid():
         services.agent_config_save(config=config, data=form.cleaned_data)
         messages.success(request, f"Saved “{config.name}”.")
@@ -53,7 +60,8 @@ def agent_mcp_add(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         )
         messages.success(request, f"MCP server “{data['name']}” attached.")
         return htmx_redirect(request, reverse("agent_edit", args=[config.pk]))
-    context = {"config": config, "form": AgentForm(initial=_initial(config)), "mcp_form": form}
+    agent_form = AgentForm(initial=_initial(config), output_schema=True)
+    context = {"config": config, "form": agent_form, "mcp_form": form}
     return render(request, "runs/agent_edit.html", context | _builtin(config), status=400)
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from lib.htmx import HtmxHttpRequest, htmx_redirect
+from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
 from lib.once import once_per_form
 from sandboxes import selectors as sandbox_selectors
 
 from .. import lanes, selectors
 from .. import presets as preset_library
-from ..forms import CodeReviewForm, DeepResearchForm, LaneGroupForm
+from ..forms import CodeReviewForm, DeepResearchForm, HomepageForm, LaneGroupForm
 from ..models import LaneGroup
 
 
@@ -24,11 +25,20 @@ def _get_group_for_user(request: HttpRequest, pk: int) -> LaneGroup:
 def lane_group_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     group = _get_group_for_user(request, pk)
     runs = selectors.lane_group_runs(group)
+    tool_lanes = selectors.lane_group_lanes(group)
+    target = htmx_target(request) or ""
+    if target.startswith("lane-") and target.endswith("-preview"):
+        lane = next((lane for lane in tool_lanes if f"lane-{lane.pk}-preview" == target), None)
+        if lane is None:
+            raise Http404("No such lane in this group.")
+        return render(request, "runs/_lane_preview.html", {"group": group, "lane": lane})
     context = {
         "group": group,
-        "lanes": [r for r in runs if not r.is_coordinator],
+        "lanes": [r for r in runs if not r.is_coordinator and r.lane_id is None],
+        "tool_lanes": tool_lanes,
         "coordinator": next((r for r in runs if r.is_coordinator), None),
         "group_usage": selectors.usage_of(runs),
+        "group_active": any(r.is_active for r in runs),
     }
     return render(request, "runs/lane_group_detail.html", context)
 
@@ -39,6 +49,18 @@ async def lane_group_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     group = await aget_object_or_404(LaneGroup, pk=pk, owner=user)
     await lanes.lane_group_cancel(group=group)
     return redirect(group.get_absolute_url())
+
+
+@require_POST
+def lane_group_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    group = _get_group_for_user(request, pk)
+    if group.runs.active().exists():
+        messages.error(request, "Lanes are still running: cancel them first, then delete.")
+        return redirect(group.get_absolute_url())
+    title = group.title
+    group.delete()
+    messages.success(request, f"“{title}” was deleted with its runs; the lanes' sandboxes stay.")
+    return redirect("presets")
 
 
 @once_per_form
@@ -68,6 +90,7 @@ def lane_group_new(request: HtmxHttpRequest) -> HttpResponse:
                 task=data["task"],
                 lanes=specs,
                 coordinator=data["coordinator"].frozen(),
+                mode=data["mode"],
             )
         except lanes.LaneGroupRefused as error:
             form.add_error(None, str(error))
@@ -85,14 +108,32 @@ def lane_group_new(request: HtmxHttpRequest) -> HttpResponse:
 @once_per_form
 def presets(request: HtmxHttpRequest) -> HttpResponse:
     review_form = CodeReviewForm(prefix="review")
+    homepage_form = HomepageForm(prefix="homepage")
     research_form = DeepResearchForm(prefix="research")
     if request.method == "POST" and request.POST.get("preset") == "code-review":
         review_form = CodeReviewForm(request.POST, prefix="review")
         if review_form.is_valid():
+            data = review_form.cleaned_data
             group = preset_library.launch_code_review(
-                owner=request.user, model=review_form.cleaned_data["model"]
+                owner=request.user, model=data["model"], mode=data["mode"]
             )
             return htmx_redirect(request, group.get_absolute_url())
+    elif request.method == "POST" and request.POST.get("preset") == "homepage":
+        homepage_form = HomepageForm(request.POST, prefix="homepage")
+        if homepage_form.is_valid():
+            data = homepage_form.cleaned_data
+            try:
+                group = preset_library.launch_homepage_directions(
+                    owner=request.user,
+                    model=data["model"],
+                    brief=data["brief"],
+                    directions=data["directions"],
+                    mode=data["mode"],
+                )
+            except lanes.LaneGroupRefused as error:
+                homepage_form.add_error(None, str(error))
+            else:
+                return htmx_redirect(request, group.get_absolute_url())
     elif request.method == "POST" and request.POST.get("preset") == "deep-research":
         research_form = DeepResearchForm(request.POST, prefix="research")
         if research_form.is_valid():
@@ -108,6 +149,12 @@ def presets(request: HtmxHttpRequest) -> HttpResponse:
             )
             return htmx_redirect(request, run.get_absolute_url())
     groups = selectors.lane_groups_of(request.user)[:10]
-    context = {"review_form": review_form, "research_form": research_form, "groups": groups}
-    status = 400 if review_form.errors or research_form.errors else 200
+    context = {
+        "review_form": review_form,
+        "homepage_form": homepage_form,
+        "research_form": research_form,
+        "groups": groups,
+    }
+    forms = (review_form, homepage_form, research_form)
+    status = 400 if any(form.errors for form in forms) else 200
     return render(request, "runs/presets.html", context, status=status)

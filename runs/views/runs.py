@@ -15,12 +15,13 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from comparisons import selectors as share_selectors
 from comparisons.forms import ShareForm
 from comparisons.views import share_links
-from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_target
+from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_refuse, htmx_target
 from lib.once import once_per_form
 from sandboxes.selectors import sessions_of
 from sandboxes.views.sessions import (
@@ -33,6 +34,7 @@ from .. import export, selectors, services
 from ..event_log import render_event
 from ..forms import RUN_SORTS, FollowUpForm, RunFilterForm, RunForm, RunImportForm
 from ..models import Approval, Run, RunImage, Thread
+from ..templatetags.run_events import dom_id
 from ..timeline import run_timeline
 
 
@@ -73,7 +75,7 @@ def run_create(request: HtmxHttpRequest, session_pk: int) -> HttpResponse:
             return htmx_redirect(request, run.get_absolute_url())
     if request.htmx:
         context = {"session": session, "run_form": form, "thread": thread}
-        return render(request, "runs/_run_form.html", context, status=400)
+        return htmx_refuse(render(request, "runs/_run_form.html", context), "run-form")
     return render_session_page(request, session, run_form=form, status=400)
 
 
@@ -106,6 +108,11 @@ def _follow_up(request: HtmxHttpRequest, session, thread: Thread | None) -> Http
         for error in form.errors.get("prompt", []) + form.non_field_errors():
             messages.error(request, error)
         return htmx_redirect(request, last.get_absolute_url())
+    if request.htmx:
+        page = render_session_page(
+            request, session, thread=thread, follow_up_form=form, fragment="conversation"
+        )
+        return htmx_refuse(page, "conversation")
     return render_session_page(request, session, thread=thread, follow_up_form=form, status=400)
 
 
@@ -237,6 +244,30 @@ def run_replay(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"events": events})
 
 
+def run_result_json(request: HttpRequest, pk: int) -> HttpResponse:
+    """A run's structured result (declared by its output schema) as a JSON download."""
+    run = _get_run_for_user(request, pk)
+    if run.structured_output is None:
+        raise Http404("This run has no structured result.")
+    response = JsonResponse(
+        run.structured_output, safe=False, json_dumps_params={"indent": 2, "ensure_ascii": False}
+    )
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-result.json"'
+    return response
+
+
+@require_POST
+def run_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    run = _get_run_for_user(request, pk)
+    back = run.session.get_absolute_url() if run.session else reverse("home")
+    if run.is_active:
+        messages.error(request, "This run is still active: cancel it first, then delete it.")
+        return htmx_redirect(request, run.get_absolute_url())
+    run.delete()
+    messages.success(request, f"Run #{pk} was deleted with its log.")
+    return htmx_redirect(request, back)
+
+
 @require_POST
 async def run_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     # Async so the cancel's event is broadcast from the server's own loop.
@@ -294,7 +325,8 @@ async def approval_decide(request: HtmxHttpRequest, pk: int, approval_pk: int) -
     }
     if approval.decision == Approval.Decision.PENDING:
         # Nothing recorded (a bad choice): the buttons stay, with the reason above them.
-        return await sync_to_async(render)(request, "runs/_approval_pending.html", context)
+        pending = await sync_to_async(render)(request, "runs/_approval_pending.html", context)
+        return htmx_refuse(pending, f"{dom_id(pk, approval.call_id)}-approval")
     return await sync_to_async(render)(request, "runs/_approval_decided.html", context)
 
 

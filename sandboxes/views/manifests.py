@@ -71,7 +71,11 @@ def manifest_new(request: HtmxHttpRequest) -> HttpResponse:
         try:
             files = _uploaded_files(request, data) or []
             manifest = manifests.manifest_save(
-                owner=request.user, name=data["name"], description=data["description"], files=files
+                owner=request.user,
+                name=data["name"],
+                description=data["description"],
+                files=files,
+                build=form.build(),
             )
         except manifests.ManifestInvalid as error:
             _manifest_errors(form, error)
@@ -83,7 +87,14 @@ def manifest_new(request: HtmxHttpRequest) -> HttpResponse:
 
 def manifest_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     manifest = _get_own_manifest(request, pk)
-    meta_form = ManifestForm(initial={"name": manifest.name, "description": manifest.description})
+    meta_form = ManifestForm(
+        initial={
+            "name": manifest.name,
+            "description": manifest.description,
+            "build_command": manifest.build_command,
+            "build_output": manifest.build_output,
+        }
+    )
     file_form = ManifestFileForm()
     editing = request.GET.get("file")
     if editing:
@@ -99,11 +110,13 @@ def manifest_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         action = request.POST.get("action")
         files = manifests.manifest_files(manifest)
         name, description = manifest.name, manifest.description
+        build = None
         form = None
         if action == "meta":
             form = meta_form = ManifestForm(request.POST, request.FILES)
             if form.is_valid():
                 name, description = form.cleaned_data["name"], form.cleaned_data["description"]
+                build = form.build()
                 try:
                     files = _uploaded_files(request, form.cleaned_data) or files
                 except manifests.ManifestInvalid as error:
@@ -125,6 +138,7 @@ def manifest_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                     description=description,
                     files=files,
                     manifest=manifest,
+                    build=build,
                 )
             except manifests.ManifestInvalid as error:
                 _manifest_errors(form or meta_form, error)

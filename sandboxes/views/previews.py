@@ -36,9 +36,13 @@ def preview_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         # A remote preview attaches to the sandbox, which the active run holds.
         form.add_error(None, "Wait for the active run to finish before starting a preview.")
     if form.is_valid():
+        port = form.cleaned_data["port"]
+        running = session.previews.active().filter(port=port).exists()
         preview = previews.preview_create(
-            session=session, port=form.cleaned_data["port"], command=form.cleaned_data["command"]
+            session=session, port=port, command=form.cleaned_data["command"]
         )
+        if running:
+            messages.info(request, f"A preview already runs on port {port}: here it is.")
         if request.POST.get("next") == "session":
             # Started beside the conversation: the app appears there once it answers.
             return htmx_redirect(request, f"{session.get_absolute_url()}#session-preview")
@@ -79,6 +83,8 @@ async def preview_restart(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     session = await SandboxSession.objects.aget(pk=preview.session_id)
     if session.status == SandboxSession.Status.RUNNING:
         await previews.preview_restart(preview=preview)
+    if request.POST.get("next") == "session":
+        return htmx_redirect(request, f"{session.get_absolute_url()}#session-preview")
     return htmx_redirect(request, preview.get_absolute_url())
 
 

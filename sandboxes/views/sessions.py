@@ -6,6 +6,7 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -20,6 +21,7 @@ from .. import selectors, services, workspace
 from ..backends import BACKENDS, BackendUnavailable
 from ..forms import PreviewForm, SessionForm
 from ..grants import grant_for_user, preview_entry_url
+from ..hosts import OnAnotherMachine
 from ..models import Manifest, Preview, SandboxSession
 
 
@@ -95,11 +97,19 @@ async def session_bulk_shutdown(request: HtmxHttpRequest) -> HttpResponse:
     sessions = (
         selectors.sessions_of(user).filter(pk__in=ids).exclude(status=SandboxSession.Status.STOPPED)
     )
-    count = 0
+    count, later = 0, 0
     async for session in sessions:
-        await services.session_shutdown(session=session)
+        try:
+            if await services.session_stop_soon(session=session):
+                later += 1
+        except OnAnotherMachine as error:
+            await sync_to_async(messages.error)(request, f"{session.name}: {error}")
+            continue
         count += 1
-    await sync_to_async(messages.success)(request, f"Shut down {count} sandbox(es).")
+    note = f" ({later} once their shared previews are snapshotted)" if later else ""
+    await sync_to_async(messages.success)(
+        request, f"Shut down {count} sandbox{pluralize(count, 'es')}{note}."
+    )
     return redirect(reverse("session_list"))
 
 
@@ -107,21 +117,23 @@ async def _session_action(request, pk: int, action, success: str) -> HttpRespons
     user = await request.auser()
     session = await aget_object_or_404(SandboxSession, pk=pk, owner=user)
     try:
-        await action(session)
+        said = await action(session)
     except (services.SessionNotReady, services.SessionBusy, BackendUnavailable) as error:
         await sync_to_async(messages.error)(request, str(error))
     except Exception as error:
         await sync_to_async(messages.error)(request, describe_error(error))
     else:
-        await sync_to_async(messages.success)(request, success)
+        await sync_to_async(messages.success)(request, said if isinstance(said, str) else success)
     return htmx_redirect(request, session.get_absolute_url())
 
 
 @require_POST
 async def session_pause(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    return await _session_action(
-        request, pk, lambda s: services.session_pause(session=s), "Sandbox paused."
-    )
+    async def pause(session) -> str:
+        reason = await services.session_stop_soon(session=session, pause=True)
+        return f"Pausing the sandbox once {reason}." if reason else "Sandbox paused."
+
+    return await _session_action(request, pk, pause, "")
 
 
 @require_POST
@@ -191,9 +203,11 @@ def render_session_page(
     thread=None,
     follow_up_form=None,
     status: int = 200,
+    fragment: str | None = None,
 ) -> HttpResponse:
     """The session page: the conversation (turns, then the box for the next one) beside the
-    preview and the files. A fragment alone when htmx asks for one (SESSION_FRAGMENTS)."""
+    preview and the files. A fragment alone when htmx asks for one (SESSION_FRAGMENTS), or
+    when the caller names one (`fragment`, a key of SESSION_FRAGMENTS)."""
     if thread is None:
         thread = run_selectors.thread_for_page(session, request.GET.get("thread"))
         if thread is None and request.GET.get("thread"):
@@ -209,7 +223,9 @@ def render_session_page(
         **conversation_context(session, thread, follow_up_form),
         **session_preview_frame(request, session),
     }
-    template = SESSION_FRAGMENTS.get(htmx_target(request) or "", "sandboxes/session_detail.html")
+    template = SESSION_FRAGMENTS.get(
+        fragment or htmx_target(request) or "", "sandboxes/session_detail.html"
+    )
     return render(request, template, context, status=status)
 
 
@@ -218,11 +234,35 @@ def session_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+async def session_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    user = await request.auser()
+    session = await aget_object_or_404(SandboxSession, pk=pk, owner=user)
+    name = session.name
+    try:
+        await services.session_delete(session=session)
+    except services.SessionBusy as error:
+        await sync_to_async(messages.error)(request, f"“{name}” was not deleted: {error}")
+        return htmx_redirect(request, session.get_absolute_url())
+    await sync_to_async(messages.success)(
+        request, f"Sandbox “{name}” was deleted with its runs and workspace."
+    )
+    return htmx_redirect(request, reverse("session_list"))
+
+
+@require_POST
 async def session_shutdown(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     # Async so the cancel events of its runs are broadcast from the server's own loop.
     user = await request.auser()
     session = await aget_object_or_404(SandboxSession, pk=pk, owner=user)
     if session.status != SandboxSession.Status.STOPPED:
-        await services.session_shutdown(session=session)
-        await sync_to_async(messages.success)(request, f"Sandbox “{session.name}” was shut down.")
+        try:
+            reason = await services.session_stop_soon(session=session)
+        except OnAnotherMachine as error:
+            await sync_to_async(messages.error)(request, str(error))
+        else:
+            if reason:
+                said = f"Sandbox “{session.name}” shuts down once {reason}."
+            else:
+                said = f"Sandbox “{session.name}” was shut down."
+            await sync_to_async(messages.success)(request, said)
     return htmx_redirect(request, session.get_absolute_url())

@@ -89,7 +89,7 @@ def listing(session: SandboxSession) -> list[dict]:
     """Files of a local session's workspace for its page (read from disk, never blocks a run);
     empty for other backends, whose sandboxes only open on demand."""
     root = session.workspace_root
-    if not session.is_local or not root or not os.path.isdir(root):
+    if not session.is_local or session.elsewhere or not root or not os.path.isdir(root):
         return []
     return local_listing(root)
 
@@ -97,7 +97,7 @@ def listing(session: SandboxSession) -> list[dict]:
 def workspace_changes(session: SandboxSession, manifest: Manifest) -> list[dict]:
     """What the agents changed in a local workspace against its starter (paths and kinds)."""
     root = session.workspace_root
-    if not session.is_local or not root or not os.path.isdir(root):
+    if not session.is_local or session.elsewhere or not root or not os.path.isdir(root):
         return []
     return local_changes(root, manifest.file_contents())
 

@@ -18,6 +18,7 @@ from lib.diffs import decode_text, diff_lines
 
 from .. import hooks
 from ..backends import BackendUnavailable, check_owner_allowed
+from ..hosts import elsewhere_reason
 from ..models import SandboxSession
 from .files import SKIPPED_DIRS
 
@@ -139,6 +140,8 @@ def unavailable_reason(session: SandboxSession) -> str | None:
         return "The sandbox is paused: resume it from the sandbox page to open its workspace."
     if session.status != status.RUNNING or not session.sdk_state:
         return f"The sandbox is {session.get_status_display().lower()}; it needs to be running."
+    if session.elsewhere:
+        return elsewhere_reason(session)
     if session.is_local:
         root = session.workspace_root
         if not root or not os.path.isdir(root):

@@ -80,11 +80,13 @@
       const scheme = location.protocol === "https:" ? "wss://" : "ws://";
       socket = new WebSocket(scheme + location.host + root.dataset.wsPath);
       socket.onopen = () => {
-        delay = 500;
         setConn("live", "ok");
         socket.send(JSON.stringify({ type: "resume", after: lastSeq }));
       };
       socket.onmessage = (message) => {
+        // Only a socket that delivers resets the back-off: one the server accepts and closes
+        // at once (4013 while Redis is down) keeps backing off.
+        delay = 500;
         const data = JSON.parse(message.data);
         if (data.events) apply(data.events);
         if (finished()) setConn("finished", "done");

@@ -425,7 +425,10 @@ async def test_refine_while_a_turn_runs_is_refused_with_the_reason(alice, starte
         headers={"HX-Request": "true"},
     )
     assert response.status_code == 400
+    # The card's facts (and their form) are replaced, nothing else (static/js/refusals.js).
+    assert response.headers["HX-Retarget"] == f"#version-{version.pk}-facts"
     html = response.content.decode()
+    assert "<html" not in html
     assert "Another run is still active on this sandbox" in html and "make it dark" in html
     assert not await Run.objects.filter(prompt="make it dark").aexists()
     await Run.objects.filter(pk=version.run_id).aupdate(status=Run.Status.SUCCEEDED)

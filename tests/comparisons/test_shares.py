@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core import signing
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,6 +20,7 @@ from runs.models import Run
 from sandboxes import grants, proxy
 from sandboxes.models import Preview, SandboxSession
 
+from ..conftest import login
 from ..fakes.proxy import login_session_key
 
 pytestmark = pytest.mark.django_db
@@ -448,3 +450,50 @@ def test_a_share_lasts_between_a_minute_and_90_days(comparison):
         with pytest.raises(shares.ShareRefused):
             shares.share_create(owner=comparison.owner, comparison=comparison, expires_in=bad)
     assert ShareLink.objects.count() == 0
+
+
+def test_full_size_opens_a_shared_preview_in_its_own_tab_with_a_fresh_share_grant(
+    client, comparison
+):
+    share = share_for(comparison)
+    ready = comparison.versions.get(label="Bold").preview
+    stopped = comparison.versions.get(label="Calm").preview
+    page = open_share(client, share_url(share)).content.decode()
+    full = reverse("share_preview_open", args=[share.pk, ready.pk])
+    assert f'href="{full}"' in page and page.count('data-testid="open-full"') == 1
+
+    response = client.get(full)
+    assert response.status_code == 302
+    url = urlsplit(response.url)
+    assert (url.netloc, url.path) == (f"p{ready.pk}.preview.localhost", grants.ENTER_PATH)
+    grant = signing.loads(parse_qs(url.fragment)["grant"][0], salt=grants.GRANT_SALT)
+    assert grant == {"p": ready.pk, "s": share.pk}
+    assert response.headers["Cache-Control"] == "no-store"
+
+    # Offline previews, previews of no share, and browsers without the share's cookie: no.
+    assert client.get(reverse("share_preview_open", args=[share.pk, stopped.pk])).status_code == 404
+    other = Preview.objects.create(session=ready.session, port=5000, status=Preview.Status.READY)
+    assert client.get(reverse("share_preview_open", args=[share.pk, other.pk])).status_code == 404
+    assert Client().get(full).status_code != 302
+    shares.share_revoke(share=share)
+    assert client.get(full).status_code != 302
+
+
+def test_focus_shows_one_shared_version_full_width(client, comparison):
+    share = share_for(comparison)
+    open_share(client, share_url(share))
+    bold = comparison.versions.get(label="Bold")
+    page = client.get(reverse("share_page", args=[share.pk]) + f"?focus={bold.pk}").content.decode()
+    assert 'class="versions-grid n2 focused"' in page
+    assert page.count('class="version card hidden"') == 1 and 'data-testid="show-all"' in page
+
+
+def test_a_version_whose_preview_stopped_never_reads_ready(client, alice, comparison):
+    """The badge and the frame agree: a stopped dev server is "Preview offline" in both."""
+    share = share_for(comparison)
+    shared = open_share(client, share_url(share)).content.decode()
+    own = login(Client(), alice).get(comparison.get_absolute_url()).content.decode()
+    for page in (shared, own):
+        badges = re.findall(r'data-testid="version-stage"[^>]*>([^<]+)<', page)
+        assert badges == ["Ready", "Preview offline"], badges
+        assert page.count('data-testid="preview-offline"') == 1

@@ -23,11 +23,15 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..browser import PageErrors
 from ..conftest import PASSWORD
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -253,12 +257,19 @@ def shot(page, name: str) -> None:
     # Previews are out-of-process iframes (another site): wait until each has painted, or the
     # full-page screenshot may catch one blank. One scrolled out of view never gets an animation
     # frame (Chromium throttles it): wait for it at most 1.5 s.
+    from playwright.sync_api import Error
+
     for frame in page.frames:
         if PREVIEW_URL.match(frame.url):
-            frame.evaluate(
-                "new Promise((r) => { requestAnimationFrame(() => setTimeout(r, 300));"
-                " setTimeout(r, 1500); })"
-            )
+            try:
+                frame.evaluate(
+                    "new Promise((r) => { requestAnimationFrame(() => setTimeout(r, 300));"
+                    " setTimeout(r, 1500); })"
+                )
+            except Error:
+                # It navigated meanwhile (the enter page's redirect, a reload): the picture
+                # is only a record, what the test asserts was asserted before.
+                page.wait_for_timeout(500)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
@@ -329,3 +340,34 @@ def turn(page, run_id: int):
 
 def wait_until_turn_finished(page, run_id: int) -> None:
     turn(page, run_id).locator("[data-run-finished]").wait_for(timeout=RUN_TIMEOUT)
+
+
+# --- previews: local dev servers run detached, so the tests that start them stop them ---------
+
+MAX_PREVIEW_ID = 40  # previews on the throwaway server: the versions and directions tests'
+
+
+def alice_previews(page: Page) -> dict[int, str]:
+    """alice's previews on this throwaway server, by id, with their status."""
+    found = {}
+    for n in range(1, MAX_PREVIEW_ID):
+        response = page.request.get(f"/previews/{n}/")
+        if response.status == 200:
+            status = re.search(r'data-status="(\w+)"', response.text())
+            found[n] = status.group(1) if status else "?"
+    return found
+
+
+@pytest.fixture
+def alice(new_context) -> Iterator[Page]:
+    """alice, logged in; her previews are stopped afterwards.
+
+    A local dev server runs detached, in its own process group: terminating the daphne server
+    leaves it running, and nothing else would ever stop it. The test stops them, through the app.
+    """
+    page = login(new_context(), "alice")
+    yield page
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    for n, status in alice_previews(page).items():
+        if status in ("starting", "ready"):
+            page.request.post(f"/previews/{n}/stop/", headers={"X-CSRFToken": csrf})

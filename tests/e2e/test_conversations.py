@@ -25,6 +25,7 @@ from runs.demo import landing
 from .conftest import (
     ARTIFACTS,
     RUN_TIMEOUT,
+    alice_previews,
     follow_up,
     login,
     open_sandbox,
@@ -37,7 +38,6 @@ from .conftest import (
 from .test_versions import (
     APP_TIMEOUT,
     BUILD_TIMEOUT,
-    alice_previews,
     failure_report,
     new_comparison,
     npm_works,  # noqa: F401  (a fixture)

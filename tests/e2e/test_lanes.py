@@ -45,7 +45,7 @@ def lane_panels(page: Page):
     return page.get_by_test_id("lane")
 
 
-def test_code_review_lanes_stream_side_by_side_then_the_synthesis(alice_page: Page, new_context):
+def test_fixed_fan_out_lanes_stream_side_by_side_then_the_synthesis(alice_page: Page, new_context):
     page = alice_page
     page.add_init_script(WATCH_LANES_JS)
 
@@ -60,6 +60,9 @@ def test_code_review_lanes_stream_side_by_side_then_the_synthesis(alice_page: Pa
     expect(model).to_have_value("demo")  # no OpenAI key on this server: the offline demo
     shot(page, "lanes-01-presets")
 
+    # Agent-led is the default; this test follows the fixed fan-out.
+    expect(review.get_by_role("radio", name=re.compile("Agent-led"))).to_be_checked()
+    review.get_by_role("radio", name=re.compile("Fixed fan-out")).check()
     review.get_by_test_id("launch-code-review").click()
     page.wait_for_url(re.compile(r"/lanes/\d+/$"))
     group_url = page.url
@@ -95,7 +98,7 @@ def test_code_review_lanes_stream_side_by_side_then_the_synthesis(alice_page: Pa
 
     for panel in lane_panels(page).all():
         expect(panel.get_by_test_id("run-status")).to_have_text("Succeeded")
-        expect(panel.get_by_test_id("final-output")).to_contain_text("backend/app.py")
+        expect(panel.get_by_test_id("final-output")).to_contain_text("Reviewed")
         expect(panel.locator("ol.log pre.cmd").first).to_be_visible()  # the shell it ran
         expect(panel.locator("[data-conn]")).to_have_text("finished")
     expect(coordinator.locator("[data-conn]")).to_have_text("finished")
@@ -111,8 +114,9 @@ def test_code_review_lanes_stream_side_by_side_then_the_synthesis(alice_page: Pa
 
     # The group is listed on the presets page; bob cannot open it.
     page.get_by_role("navigation").get_by_role("link", name="Presets & lanes").click()
-    expect(page.get_by_role("link", name="Full-stack code review")).to_have_attribute(
-        "href", re.compile(r"/lanes/\d+/$")
-    )
+    # The newest first (other tests on this server may have launched reviews too).
+    newest = page.get_by_role("link", name="Full-stack code review").first
+    expect(newest).to_have_attribute("href", re.compile(r"/lanes/\d+/$"))
+    assert group_url.endswith(newest.get_attribute("href"))
     bob = login(new_context(), "bob")
     assert bob.goto(group_url).status == 404

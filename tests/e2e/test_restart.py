@@ -293,13 +293,13 @@ def test_a_run_killed_with_its_server_is_interrupted_by_the_next_server(daphne, 
             "Interrupted", timeout=REAP_TIMEOUT * 1000
         )
         reaped_after = time.monotonic() - restarted
-        expect(page.get_by_test_id("run-error")).to_contain_text("No heartbeat for over 4 s")
+        expect(page.get_by_test_id("run-error")).to_contain_text("No heartbeat for over 3 s")
         expect(page.get_by_test_id("run-error")).to_contain_text("server restart or killed")
         shot(page, "restart-03-run-interrupted")
 
         [(status, error)] = server.query("SELECT status, error FROM runs_run WHERE id = ?", run_id)
         assert status == "interrupted"
-        assert error.startswith("No heartbeat for over 4 s"), error
+        assert error.startswith("No heartbeat for over 3 s"), error
         events = server.query(
             "SELECT seq, kind, payload FROM runs_runevent WHERE run_id = ? ORDER BY seq, id",
             run_id,

@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ from playwright.sync_api import Frame, Page, expect
 from runs.demo import landing
 
 from ..images import distinct_colours
-from .conftest import ARTIFACTS, PREVIEW_URL, STARTER, login, shot
+from .conftest import ARTIFACTS, PREVIEW_URL, STARTER, alice_previews, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +42,6 @@ BUILD_TIMEOUT = 300_000
 APP_TIMEOUT = 60_000
 # The proxy caches an access decision for ACCESS_CACHE_SECONDS (2 s).
 REVOKE_TIMEOUT = 10.0
-MAX_PREVIEW_ID = 20  # previews on the throwaway server: only this test starts any
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -71,7 +69,7 @@ def assert_thumbnails(page: Page) -> list[bytes]:
     return pictures
 
 
-def new_comparison(page: Page) -> int:
+def new_comparison(page: Page, title: str = TITLE) -> int:
     """From the home page: open the Vite starter, fill two versions, build; returns its id."""
     page.goto("/")
     page.locator("a.card.link", has_text=STARTER).click()
@@ -83,7 +81,7 @@ def new_comparison(page: Page) -> int:
     for i, (label, prompt) in enumerate(VERSIONS, start=1):
         page.get_by_label(f"Version {i} label").fill(label)
         page.locator(f"textarea[name=prompt_{i}]").fill(prompt)
-    page.get_by_label("Title").fill(TITLE)
+    page.get_by_label("Title").fill(title)
     expect(page.get_by_label("Backend")).to_have_value("local")
     expect(page.locator("input[name=agent-model]")).to_have_value("demo")
     # Not get_by_text / a role on the name alone: the page's heading says "Build versions" too.
@@ -116,32 +114,6 @@ def failure_report(page: Page) -> str:
         log = re.search(r'data-testid="preview-log">(.*?)</pre>', response.text(), re.S)
         lines.append(f"--- preview {n} log ---\n{log.group(1)[-4000:] if log else '?'}")
     return "\n".join(lines)
-
-
-def alice_previews(page: Page) -> dict[int, str]:
-    """alice's previews on this throwaway server, by id, with their status."""
-    found = {}
-    for n in range(1, MAX_PREVIEW_ID):
-        response = page.request.get(f"/previews/{n}/")
-        if response.status == 200:
-            status = re.search(r'data-status="(\w+)"', response.text())
-            found[n] = status.group(1) if status else "?"
-    return found
-
-
-@pytest.fixture
-def alice(new_context) -> Iterator[Page]:
-    """alice, logged in; her previews are stopped afterwards.
-
-    A local dev server runs detached, in its own process group: terminating the daphne server
-    leaves it running, and nothing else would ever stop it. The test stops them, through the app.
-    """
-    page = login(new_context(), "alice")
-    yield page
-    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
-    for n, status in alice_previews(page).items():
-        if status in ("starting", "ready"):
-            page.request.post(f"/previews/{n}/stop/", headers={"X-CSRFToken": csrf})
 
 
 def assert_apps_render(page: Page) -> None:

@@ -71,7 +71,9 @@ async def upstream():
         await ws.prepare(request)
         await ws.send_json(report(request) | {"protocol": ws.ws_protocol})
         async for message in ws:
-            if message.type == WSMsgType.TEXT:
+            if message.type == WSMsgType.TEXT and message.data == "bye":
+                await ws.close()  # the dev server ends the socket (Vite restarting)
+            elif message.type == WSMsgType.TEXT:
                 await ws.send_str(f"echo:{message.data}")
             elif message.type == WSMsgType.BINARY:
                 await ws.send_bytes(b"echo:" + message.data)

@@ -76,7 +76,9 @@ async def test_a_follow_up_continues_the_conversation_in_place(
         headers={"HX-Request": "true", "HX-Target": "conversation"},
     )
     assert response.status_code == 400
+    assert response.headers["HX-Retarget"] == "#conversation"  # the conversation, not the page
     html = response.content.decode()
+    assert html.lstrip().startswith('<section class="conversation" id="conversation"')
     assert f"Run #{third.pk} on this sandbox is awaiting approval" in html
     assert "And a footer" in html  # what was typed is kept
     assert await Run.objects.filter(thread=thread).acount() == 3

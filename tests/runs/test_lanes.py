@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import shutil
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 from agents.testing import ModelStep
@@ -17,7 +14,6 @@ from asgiref.sync import sync_to_async
 from django.urls import reverse
 from django.utils import timezone
 
-import runs.tasks
 from runs import presets
 from runs.lanes import (
     MAX_LANES,
@@ -31,39 +27,16 @@ from runs.lanes import (
 from runs.models import AgentConfig, LaneGroup, Run
 from runs.reaper import reap_stale_runs
 from sandboxes.models import SandboxSession
-from sandboxes.starters import seed_builtin_starters
 
 from ..conftest import PASSWORD
 from ..helpers import answer_step, config, events_of, shell_step, use_model
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("remove_lane_workspaces", "enqueued"),
+]
 
 GROUP_TIMEOUT = 90
-
-
-@pytest.fixture(autouse=True)
-def enqueued(monkeypatch) -> list[tuple]:
-    """Groups the code asked the task backend to execute; the tests execute them themselves."""
-    calls: list[tuple] = []
-    monkeypatch.setattr(
-        runs.tasks, "lane_group_execute_task", SimpleNamespace(enqueue=lambda *a: calls.append(a))
-    )
-    return calls
-
-
-@pytest.fixture(autouse=True)
-def _remove_lane_workspaces(transactional_db):
-    """Every lane gets a fresh local sandbox (a directory on this machine): remove them."""
-    yield
-    for session in SandboxSession.objects.all():
-        root = session.workspace_root
-        if root and os.path.isdir(root) and root not in {"/", os.path.expanduser("~")}:
-            shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def fullstack(db):
-    return next(m for m in seed_builtin_starters() if m.slug == "fullstack-sample")
 
 
 def make_lane(label: str, model: str, manifest, **spec) -> LaneSpec:
@@ -440,7 +413,7 @@ def test_a_coordinator_s_run_page_leads_back_to_its_lane_group(client, alice, al
     assert f'href="{alices_group.get_absolute_url()}"' in page
 
 
-def test_the_presets_page_launches_the_code_review(client, alice, fullstack, enqueued):
+def test_the_presets_page_launches_the_code_review_agent_led(client, alice, fullstack, enqueued):
     assert client.login(username="alice", password=PASSWORD)
     assert client.get(reverse("presets")).status_code == 200
 
@@ -450,34 +423,62 @@ def test_the_presets_page_launches_the_code_review(client, alice, fullstack, enq
     assert response.status_code == 302
     assert response.url == group.get_absolute_url()
     assert group.preset == presets.CODE_REVIEW
+    assert group.mode == LaneGroup.Mode.AGENT
     assert enqueued == [(group.pk,)]
-    lanes = list(group.runs.filter(is_coordinator=False).order_by("pk"))
-    assert [r.lane_label for r in lanes] == ["Frontend", "Backend", "Repository"]
-    for run in lanes:
-        assert run.status == Run.Status.QUEUED
-        assert run.config["model"] == "demo"
-        assert run.session.manifest == fullstack
-        assert run.session.backend == SandboxSession.Backend.LOCAL
-        assert run.session.status == SandboxSession.Status.CREATING
-    assert len({r.session_id for r in lanes}) == 3
+    # Agent-led: the lanes are tools, each bound to its own (not yet started) sandbox; no lane
+    # has run yet, the coordinator decides.
+    lanes = list(group.lanes.order_by("position"))
+    assert [(lane.label, lane.tool_name) for lane in lanes] == [
+        ("Frontend", "lane_frontend"),
+        ("Backend", "lane_backend"),
+        ("Repository", "lane_repository"),
+    ]
+    for lane in lanes:
+        assert lane.config["model"] == "demo"
+        assert lane.session.manifest == fullstack
+        assert lane.session.backend == SandboxSession.Backend.LOCAL
+        assert lane.session.status == SandboxSession.Status.CREATING
+    assert len({lane.session_id for lane in lanes}) == 3
+    assert not group.runs.filter(is_coordinator=False).exists()
     coordinator = group.runs.get(is_coordinator=True)
     assert coordinator.session is None
+    assert coordinator.status == Run.Status.QUEUED
     assert coordinator.config["model"] == "demo"
     assert coordinator.config["capabilities"] == []
+    assert coordinator.config["tool_choice"] == "required"
+    assert coordinator.config["model_settings"] == {"parallel_tool_calls": True}
+    assert coordinator.config["output_schema"]["properties"]["findings"]
     assert set(
         AgentConfig.objects.filter(owner=alice, preset=presets.CODE_REVIEW).values_list(
             "name", flat=True
         )
-    ) == {
-        "Frontend reviewer",
-        "Backend reviewer",
-        "Repository tree reviewer",
-        "Review coordinator",
-    }
+    ) == {"Frontend reviewer", "Backend reviewer", "Repository tree reviewer", "Review lead"}
 
     page = client.get(response.url).content.decode()
     assert page.count('data-testid="lane"') == 3
     assert 'data-testid="coordinator"' in page
+
+
+def test_the_presets_page_launches_the_code_review_as_a_fixed_fan_out(
+    client, alice, fullstack, enqueued
+):
+    assert client.login(username="alice", password=PASSWORD)
+
+    response = client.post(
+        reverse("presets"),
+        {"preset": "code-review", "review-model": "demo", "review-mode": "fixed"},
+    )
+
+    group = LaneGroup.objects.get(owner=alice)
+    assert response.status_code == 302
+    assert group.mode == LaneGroup.Mode.FIXED
+    lanes = list(group.runs.filter(is_coordinator=False).order_by("pk"))
+    assert [r.lane_label for r in lanes] == ["Frontend", "Backend", "Repository"]
+    for run in lanes:
+        assert run.status == Run.Status.QUEUED
+        assert run.session.status == SandboxSession.Status.CREATING
+    assert not group.lanes.exists()
+    assert group.runs.get(is_coordinator=True).config["name"] == "Review coordinator"
 
 
 def test_the_presets_page_refuses_a_real_model_without_a_key(client, alice, fullstack, enqueued):
@@ -492,7 +493,9 @@ def test_the_presets_page_refuses_a_real_model_without_a_key(client, alice, full
 
 
 async def test_the_code_review_preset_with_the_demo_model_end_to_end(alice, fullstack, enqueued):
-    group = await sync_to_async(presets.launch_code_review)(owner=alice, model="demo")
+    group = await sync_to_async(presets.launch_code_review)(
+        owner=alice, model="demo", mode=LaneGroup.Mode.FIXED
+    )
     assert enqueued == [(group.pk,)]
 
     lanes, coordinator = await execute_group(group)
@@ -501,10 +504,23 @@ async def test_the_code_review_preset_with_the_demo_model_end_to_end(alice, full
         (label, Run.Status.SUCCEEDED, "") for label in ("Frontend", "Backend", "Repository")
     ]
     assert coordinator.status == Run.Status.SUCCEEDED, coordinator.error
-    for run in lanes:
-        # The demo model looked at the sample repository in the lane's own sandbox.
-        assert "backend/app.py" in run.final_output, run.final_output
-        assert run.requests > 0
+    # The demo reviewers read their part of the sample repository in their own sandboxes and
+    # report findings with file:line.
+    front, back, repo = (run.final_output for run in lanes)
+    assert "Reviewed 5 file(s): frontend/" in front and "frontend/src/App.jsx:" in front, front
+    assert "backend/app.py:" in back and "Debug mode" in back, back
+    assert "backend/requirements.txt:1" in repo, repo
+    assert all(run.requests == 3 for run in lanes)
     for label in ("Frontend", "Backend", "Repository"):
         assert label in coordinator.final_output, coordinator.final_output
     assert coordinator.final_output.startswith("Offline demo synthesis")
+
+
+@pytest.mark.django_db
+def test_the_lane_form_says_what_each_empty_choice_means(client, alice):
+    client.login(username="alice", password=PASSWORD)
+    page = client.get(reverse("lane_group_new")).content.decode()
+    assert "Select an option" not in page and "---------" not in page
+    assert '<option value="" selected>Choose an agent…</option>' in page
+    assert '<option value="" selected>New sandbox from…</option>' in page
+    assert '<option value="" selected>(none: a new one)</option>' in page

@@ -288,7 +288,7 @@ def test_another_user_cannot_attach_a_server_to_my_agent(client, alice, bob):
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_an_unreachable_mcp_server_fails_the_run_clearly(local_session):
+async def test_an_unreachable_mcp_server_fails_the_run_clearly(local_session, caplog):
     url = f"http://127.0.0.1:{free_port()}/mcp"  # nothing listens there
     model = use_model("scripted", [answer_step("never reached")])
     started = time.monotonic()
@@ -308,6 +308,9 @@ async def test_an_unreachable_mcp_server_fails_the_run_clearly(local_session):
     assert "MCP server 'search'" in run.error
     assert "Could not reach the server" in run.error
     assert SECRET not in run.error
+    # The server log says it in one line, without a traceback.
+    (record,) = [r for r in caplog.records if r.name == "runs.executor"]
+    assert record.getMessage() == f"Run {run.pk} failed: {run.error}" and not record.exc_info
     assert model.calls == ()
     last = (await events_of(run))[-1]
     assert last.kind == "state" and last.payload["status"] == "failed"

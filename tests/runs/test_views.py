@@ -120,3 +120,23 @@ def test_runs_need_a_running_sandbox(client, alice, alice_session):
     assert response.status_code == 400
     assert "This sandbox is failed" in response.content.decode()
     assert not Run.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_refused_htmx_run_form_answers_with_its_own_fragment_and_names_it(
+    client, alice, alice_run
+):
+    """Another run is active: the answer replaces the form (HX-Retarget), never the page."""
+    response = login(client, alice).post(
+        reverse("run_create", args=[alice_run.session.pk]),
+        RUN_FORM | {"prompt": "a second one"},
+        headers={"HX-Request": "true", "HX-Target": "run-form"},
+    )
+    assert response.status_code == 400
+    assert response.headers["HX-Retarget"] == "#run-form"
+    assert response.headers["HX-Reswap"] == "outerHTML"
+    html = response.content.decode()
+    assert html.lstrip().startswith('<form id="run-form"')
+    assert "<html" not in html and "topbar" not in html
+    assert "Another run is still active" in html and "a second one" in html
+    assert Run.objects.count() == 1

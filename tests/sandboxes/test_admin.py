@@ -46,7 +46,7 @@ async def test_the_admin_shut_down_action_stops_the_selected_sessions(client, al
         await spared.arefresh_from_db()
         assert spared.status == Status.RUNNING
         page = (await sync_to_async(client.get)(changelist)).content.decode()
-        assert "Shut down 2 sandbox(es)." in page
+        assert "Shut down 2 sandboxes." in page
     finally:
         shutil.rmtree(spared.workspace_root, ignore_errors=True)
 
@@ -71,3 +71,14 @@ def test_admin_never_shows_stored_sdk_state_secrets(client, alice, alice_session
         assert "sk-super-secret-value" not in page
         assert "mcp-secret-key" not in page
     assert "abc" in page
+
+
+@pytest.mark.django_db
+def test_status_and_backend_are_read_only_and_the_age_reads_as_words(client, alice_session):
+    get_user_model().objects.create_superuser("root", "", PASSWORD)
+    client.login(username="root", password=PASSWORD)
+    change = reverse("admin:sandboxes_sandboxsession_change", args=[alice_session.pk])
+    page = client.get(change).content.decode()
+    assert 'name="status"' not in page and 'name="backend"' not in page
+    changelist = client.get(reverse("admin:sandboxes_sandboxsession_changelist")).content.decode()
+    assert "0\xa0minutes" in changelist  # timesince, not a raw timedelta like 0:06:00.456938

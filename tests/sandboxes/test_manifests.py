@@ -227,3 +227,30 @@ def test_a_folder_upload_without_its_paths_is_refused(client, alice):
     assert response.status_code == 400
     assert "lost its file paths" in response.content.decode()
     assert not Manifest.objects.filter(name="Lost").exists()
+
+
+def test_a_manifest_declares_its_own_build_command_and_output_folder(client, alice):
+    """What a share's snapshot builds (comparisons.snapshots): blank is npm run build, dist/."""
+    manifest = manifests.manifest_save(owner=alice, name="m", files=[FileSpec("a.txt", b"a")])
+    assert manifest.build_settings == ("npm run build", "dist")
+    client.force_login(alice)
+    url = reverse("manifest_edit", args=[manifest.pk])
+    page = client.get(url).content.decode()
+    assert 'placeholder="npm run build"' in page and 'placeholder="dist"' in page
+
+    meta = {"action": "meta", "name": "m", "description": ""}
+    client.post(url, meta | {"build_command": "make site", "build_output": "public/"})
+    manifest.refresh_from_db()
+    assert manifest.build_settings == ("make site", "public")
+    # A file edit keeps them; a clone copies them.
+    client.post(url, {"action": "file", "path": "b.txt", "content": "b"})
+    manifest.refresh_from_db()
+    assert (manifest.build_command, manifest.build_output) == ("make site", "public/")
+    copy = manifests.manifest_clone(manifest=manifest, owner=alice)
+    assert copy.build_settings == ("make site", "public")
+
+    response = client.post(url, meta | {"build_command": "x", "build_output": "../secrets"})
+    assert response.status_code == 400
+    assert "must be a folder inside the workspace" in response.content.decode()
+    manifest.refresh_from_db()
+    assert manifest.build_settings == ("make site", "public")

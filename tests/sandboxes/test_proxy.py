@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import time
 from unittest import mock
@@ -176,6 +178,51 @@ async def test_websocket_messages_pass_both_ways_with_the_subprotocol(
         assert await communicator.receive_from(timeout=5) == b"echo:\x00\x01"
     finally:
         await communicator.disconnect(timeout=5)
+
+
+def socket_pumps() -> list[asyncio.Task]:
+    """The tasks moving messages of proxied sockets that are still alive."""
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if task.get_coro().__qualname__.endswith(("_to_upstream_loop", "_to_client_loop"))
+    ]
+
+
+async def test_sockets_that_end_on_either_side_leave_nothing_running_or_unretrieved(
+    app, preview, alice, upstream, caplog
+):
+    """No "Task exception was never retrieved" tracebacks in the server log when an HMR
+    socket closes (the dev server restarts, the viewer leaves, access ends), and no pump left
+    running: each socket's two pumps end with it and their outcome is collected."""
+    loop = asyncio.get_running_loop()
+    unretrieved = []
+    loop.set_exception_handler(lambda _loop, context: unretrieved.append(context["message"]))
+    cookie = await owner_cookie(app, preview, alice)
+    try:
+        for ending in ("upstream", "client", "access"):
+            communicator = ws_communicator(app, preview, cookie, subprotocols=["vite-hmr"])
+            assert (await communicator.connect(timeout=5))[0]
+            await communicator.receive_from(timeout=5)  # the hello
+            assert len(socket_pumps()) == 2
+            if ending == "upstream":
+                await communicator.send_to(text_data="bye")  # the dev server closes it
+                assert (await communicator.receive_output(timeout=5))["type"] == "websocket.close"
+            elif ending == "client":
+                await communicator.disconnect(timeout=5)
+            else:
+                await Preview.objects.filter(pk=preview.pk).aupdate(status=Preview.Status.STOPPED)
+                await communicator.wait(timeout=proxy.ACCESS_CACHE_SECONDS * 3)
+                await Preview.objects.filter(pk=preview.pk).aupdate(status=Preview.Status.READY)
+            await communicator.wait(timeout=5)
+            await asyncio.sleep(0.05)
+            assert socket_pumps() == [], ending
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert unretrieved == []
+    assert not [r for r in caplog.records if r.exc_info and r.name.startswith("asgiproxy")]
 
 
 async def test_a_websocket_without_access_is_closed_with_4403(app, preview, upstream):

@@ -88,7 +88,7 @@ async def test_bulk_shutdown_stops_the_selected_sessions_of_their_owner_only(
             assert session.status == Status.RUNNING
             assert os.path.isfile(os.path.join(session.workspace_root, APP))
         page = (await async_client.get(reverse("session_list"))).content.decode()
-        assert "Shut down 2 sandbox(es)." in page
+        assert "Shut down 2 sandboxes." in page
     finally:
         for session in (spared, bobs):
             shutil.rmtree(session.workspace_root, ignore_errors=True)
@@ -133,3 +133,12 @@ async def test_superscript_digits_are_bad_input_not_a_server_error(
     response = await async_client.post(url, data)
 
     assert response.status_code == 302
+
+
+@pytest.mark.django_db
+def test_with_every_sandbox_ended_the_list_says_none_is_live(client, alice, alice_session):
+    alice_session.status = SandboxSession.Status.STOPPED
+    alice_session.save()
+    page = login(client, alice).get(reverse("session_list")).content.decode()
+    assert "No live sandboxes" in page and "No sandboxes yet" not in page
+    assert alice_session.name in client.get(reverse("session_list") + "?status=").content.decode()

@@ -104,3 +104,12 @@ def test_a_sandbox_being_created_polls_for_its_main_part_only(client, alice, sta
     session.save()
     fragment = client.get(session.get_absolute_url(), headers=headers).content.decode()
     assert 'hx-trigger="every 1s"' not in fragment  # running: polling stops
+
+
+@pytest.mark.django_db
+def test_pages_have_a_favicon(client, alice):
+    from django.contrib.staticfiles import finders
+
+    page = login(client, alice).get("/").content.decode()
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page
+    assert finders.find("favicon.svg")

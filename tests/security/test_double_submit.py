@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from comparisons.models import Comparison, ShareLink, Version
 from lib import task_backends
-from runs.models import AgentConfig, LaneGroup, Run
+from runs.models import AgentConfig, Lane, LaneGroup, Run
 from sandboxes import services as sandbox_services
 from sandboxes.models import Manifest, Preview, SandboxSession
 
@@ -118,7 +118,37 @@ def objects(alice, starter, settings):
     )
     Version.objects.create(comparison=comparison, label="A", prompt="a", position=0)
     agent = AgentConfig.objects.create(owner=alice, name="Reviewer", model="demo")
-    return {"session": session, "comparison": comparison, "starter": starter, "agent": agent}
+    directions = LaneGroup.objects.create(
+        owner=alice, title="Homepage directions", task="A tea shop", mode=LaneGroup.Mode.AGENT
+    )
+    for position, label in enumerate(["Split", "Editorial"]):
+        lane_session = SandboxSession.objects.create(
+            owner=alice, manifest=starter, name=label, status=SandboxSession.Status.RUNNING
+        )
+        lane = Lane.objects.create(
+            group=directions,
+            position=position,
+            label=label,
+            tool_name=f"lane_{label.lower()}",
+            description=label,
+            session=lane_session,
+            serves_preview=True,
+        )
+        Run.objects.create(
+            owner=alice,
+            session=lane_session,
+            lane=lane,
+            lane_group=directions,
+            prompt="build it",
+            status=Run.Status.SUCCEEDED,
+        )
+    return {
+        "session": session,
+        "comparison": comparison,
+        "starter": starter,
+        "agent": agent,
+        "directions": directions,
+    }
 
 
 def cases(o) -> dict[str, Case]:
@@ -208,7 +238,20 @@ def cases(o) -> dict[str, Case]:
                 "research-mcp_url": "http://127.0.0.1:9/mcp",
             },
             lambda: Run.objects.filter(prompt="What is a sandbox?").count(),
+            index=2,
+        ),
+        "build homepage directions": Case(
+            reverse("presets"),
+            None,
+            {},
+            lambda: LaneGroup.objects.filter(preset="homepage-directions").count(),
             index=1,
+        ),
+        "open lanes as comparison": Case(
+            reverse("lane_group_detail", args=[o["directions"].pk]),
+            reverse("comparison_from_lanes", args=[o["directions"].pk]),
+            {},
+            lambda: Comparison.objects.filter(title="Homepage directions").count(),
         ),
     }
 
@@ -236,6 +279,8 @@ CASE_NAMES = [
     "new lane group",
     "launch code review",
     "start deep research",
+    "build homepage directions",
+    "open lanes as comparison",
 ]
 
 

@@ -1,0 +1,326 @@
+"""Scale-out benchmark: R runs x V viewers, scale-out set-up against the single-process default.
+
+Both set-ups serve the real dashboard with real processes on this machine and are driven the
+same way: R local sandboxes (the Vite starter), R runs of the offline demo model started
+through the run form, V websocket viewers per run split across the daphnes, all at once.
+
+  * single: one `daphne` as `make run` serves it (SQLite, in-memory channel layer, runs on the
+    server's loop);
+  * scale-out (when DATABASE_URL and REDIS_URL are set, e.g. by scripts/test-scale's
+    services): two daphnes and two `manage.py worker` processes, TASKS_BACKEND=db.
+
+It prints, per set-up: wall time (first form sent to last event received), events lost and
+duplicated over all viewers, and live latency (event stored -> viewer received: median, p95,
+max). It asserts nothing.
+
+    BENCH_RUNS=10 BENCH_VIEWERS=4 .venv/bin/python bench/scale.py      # single process only
+    scripts/test-scale --run .venv/bin/python bench/scale.py           # both, on fresh services
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+RUNS = int(os.environ.get("BENCH_RUNS", "10"))
+VIEWERS = int(os.environ.get("BENCH_VIEWERS", "4"))
+DELAY = os.environ.get("BENCH_DEMO_DELAY", "0.04")
+RUN_TIMEOUT = 180
+
+SETUP = """
+import json, secrets
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from sandboxes.models import Manifest, SandboxSession
+from sandboxes.services import session_start
+user, _ = get_user_model().objects.get_or_create(username="bench-" + secrets.token_hex(4))
+store = SessionStore()
+store[SESSION_KEY] = str(user.pk)
+store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+store.create()
+manifest = Manifest.objects.get(slug="vite-react")
+ids = []
+for i in range(RUNS):
+    s = SandboxSession.objects.create(
+        owner=user, manifest=manifest, name=f"bench {i}", backend="local"
+    )
+    async_to_sync(session_start)(session_id=s.pk)
+    ids.append(s.pk)
+cookie = settings.SESSION_COOKIE_NAME + "=" + store.session_key
+print(json.dumps({"cookie": cookie, "sessions": ids}))
+"""
+
+EVENT_TIMES = """
+import json
+from runs.models import RunEvent
+out = {}
+for e in RunEvent.objects.filter(run_id__in=RUN_IDS).values("run_id", "seq", "created_at"):
+    out.setdefault(str(e["run_id"]), {})[e["seq"]] = e["created_at"].timestamp()
+print(json.dumps(out))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def manage(env: dict, *args: str) -> str:
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode:
+        raise SystemExit(f"manage.py {args[0]} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+
+
+class RunForm(HTMLParser):
+    """The run form's default fields, as a browser would send them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = False
+        self.action = ""
+        self.fields: dict[str, str] = {}
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.inside = a.get("id") == "run-form"
+            self.action = a.get("action", "") if self.inside else self.action
+        elif not self.inside:
+            return
+        elif tag == "input" and "name" in a and a.get("type") not in ("submit", "button"):
+            if a.get("type") not in ("checkbox", "radio") or "checked" in a:
+                self.fields[a["name"]] = a.get("value", "")
+        elif tag == "select":
+            self._select = a.get("name")
+        elif tag == "option" and self._select:
+            if "selected" in a or self._select not in self.fields:
+                self.fields[self._select] = a.get("value", "")
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "form":
+            self.inside = False
+
+
+async def start_run(base: str, cookie: str, session_id: int, prompt: str) -> int:
+    async with httpx.AsyncClient(base_url=base, headers={"Cookie": cookie}, timeout=60) as c:
+        page = await c.get(f"/sessions/{session_id}/")
+        form = RunForm()
+        form.feed(page.text)
+        csrf = re.search(r'"x-csrftoken":\s*"([^"]+)"', page.text).group(1)
+        response = await c.post(
+            form.action,
+            data=form.fields | {"prompt": prompt},
+            headers={
+                "X-CSRFToken": csrf,
+                "HX-Request": "true",
+                "Referer": f"{base}/sessions/{session_id}/",
+                "Cookie": f"{cookie}; csrftoken={csrf}",
+            },
+        )
+        return int(re.search(r"/runs/(\d+)/", response.headers["HX-Redirect"]).group(1))
+
+
+async def view(base: str, cookie: str, run_id: int) -> list[tuple[int, float]]:
+    """(seq, arrival time) of every event one viewer received, until the run finished."""
+    got: list[tuple[int, float]] = []
+    ws_url = base.replace("http://", "ws://") + f"/ws/runs/{run_id}/"
+    async with websockets.connect(
+        ws_url, additional_headers={"Cookie": cookie, "Origin": base}, max_size=None
+    ) as ws:
+        await ws.send(json.dumps({"type": "resume", "after": 0}))
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while time.monotonic() < deadline:
+            message = json.loads(await asyncio.wait_for(ws.recv(), RUN_TIMEOUT))
+            now = time.time()
+            events = message.get("events", [])
+            got += [(e["seq"], now) for e in events]
+            if any("data-run-finished" in e["html"] for e in events):
+                return got
+    return got
+
+
+class Setup:
+    def __init__(self, name: str, env: dict, daphnes: int, workers: int, logs: Path) -> None:
+        self.name, self.env, self.logs = name, env, logs
+        self.ports = [free_port() for _ in range(daphnes)]
+        self.workers = workers
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        manage(self.env, "migrate", "--noinput", "-v0")
+        manage(self.env, "seed")
+        for i, port in enumerate(self.ports):
+            self._spawn(
+                f"daphne-{i}",
+                [
+                    str(VENV_BIN / "daphne"),
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "config.asgi:application",
+                ],
+            )
+        for i in range(self.workers):
+            self._spawn(f"worker-{i}", [str(VENV_BIN / "python"), "manage.py", "worker"])
+        for port in self.ports:
+            for _ in range(300):
+                with contextlib.suppress(OSError):
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=2)
+                    break
+                time.sleep(0.2)
+        time.sleep(2 if self.workers else 0)  # workers register and poll
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = (self.logs / f"{self.name}-{name}.log").open("w")
+        self.procs.append(
+            subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    async def measure(self) -> dict:
+        setup = json.loads(manage(self.env, "shell", "-c", SETUP.replace("RUNS", str(RUNS))))
+        cookie, sessions = setup["cookie"], setup["sessions"]
+        bases = [f"http://127.0.0.1:{port}" for port in self.ports]
+        started = time.monotonic()
+        run_ids = await asyncio.gather(
+            *(
+                start_run(bases[i % len(bases)], cookie, s, f"A landing page for shop {i}")
+                for i, s in enumerate(sessions)
+            )
+        )
+        views = await asyncio.gather(
+            *(
+                view(bases[(r + v) % len(bases)], cookie, run_id)
+                for r, run_id in enumerate(run_ids)
+                for v in range(VIEWERS)
+            )
+        )
+        wall = time.monotonic() - started
+        stored = json.loads(
+            manage(self.env, "shell", "-c", EVENT_TIMES.replace("RUN_IDS", repr(run_ids)))
+        )
+        lost = duplicated = 0
+        latencies: list[float] = []
+        for index, got in enumerate(views):
+            times = stored[str(run_ids[index // VIEWERS])]
+            seqs = [seq for seq, _ in got]
+            duplicated += len(seqs) - len(set(seqs))
+            lost += len(set(map(int, times)) - set(seqs))
+            latencies += [arrived - times[str(seq)] for seq, arrived in got]
+        latencies.sort()
+        return {
+            "wall": wall,
+            "events": sum(len(t) for t in stored.values()),
+            "lost": lost,
+            "duplicated": duplicated,
+            "p50": statistics.median(latencies) * 1000,
+            "p95": latencies[int(len(latencies) * 0.95)] * 1000,
+            "max": latencies[-1] * 1000,
+        }
+
+
+def base_env(tmp: Path, name: str) -> dict:
+    data = Path(tempfile.mkdtemp(prefix=f"bench-scale-{name}-", dir=tmp))
+    data.chmod(0o711)
+    env = {k: v for k, v in os.environ.items() if k not in {"OPENAI_API_KEY", "E2B_API_KEY"}}
+    env.update(
+        DASHBOARD_DATA_DIR=str(data),
+        DASHBOARD_LOCAL_SANDBOXES="everyone",
+        DASHBOARD_SANDBOX_CACHE=str(ROOT / ".local" / "test-sandbox-cache"),
+        DEMO_MODEL_DELAY=DELAY,
+        AGENTS_TRACING="false",
+        LOG_LEVEL="WARNING",
+        TMPDIR=str(data),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-scale-", dir="/tmp"))
+    tmp.chmod(0o711)
+    setups = []
+    single = base_env(tmp, "single")
+    for name in ("REDIS_URL", "TASKS_BACKEND", "DJANGO_SECRET_KEY"):
+        single.pop(name, None)
+    single["DATABASE_URL"] = f"sqlite:///{tmp / 'single.sqlite3'}"
+    setups.append(Setup("single process", single, daphnes=1, workers=0, logs=tmp))
+    if os.environ.get("DATABASE_URL", "").startswith("postgres") and os.environ.get("REDIS_URL"):
+        scaled = base_env(tmp, "scale") | {"TASKS_BACKEND": "db"}
+        scaled.setdefault("DJANGO_SECRET_KEY", "bench-" + "k" * 50)
+        setups.append(Setup("scale-out (2 daphnes, 2 workers)", scaled, 2, 2, logs=tmp))
+    else:
+        print("DATABASE_URL (postgres) and REDIS_URL unset: the single-process default only.")
+    print(f"{RUNS} runs x {VIEWERS} viewers, demo model delay {DELAY} s")
+    columns = ("wall s", "events", "lost", "dup", "p50 ms", "p95 ms", "max ms")
+    print(f"{'set-up':34} " + " ".join(f"{c:>7}" for c in columns))
+    try:
+        for setup in setups:
+            setup.start()
+            try:
+                r = asyncio.run(setup.measure())
+            finally:
+                setup.stop()
+            print(
+                f"{setup.name:34} {r['wall']:7.1f} {r['events']:7d} {r['lost']:7d} "
+                f"{r['duplicated']:7d} {r['p50']:7.0f} {r['p95']:7.0f} {r['max']:7.0f}"
+            )
+            sys.stdout.flush()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
