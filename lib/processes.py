@@ -66,6 +66,32 @@ def process_group_alive(pid: int | None) -> bool:
     return False
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after "(comm)": state, ppid, pgrp, … (starttime is index 19)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_identity(pid: int | None = None) -> str:
+    """ "<pid>:<start time>" of a process (this one by default). A pid the kernel hands to
+    another process later comes with another start time, so the pair names one process."""
+    pid = pid or os.getpid()
+    fields = _stat_fields(pid)
+    return f"{pid}:{fields[19] if fields else ''}"
+
+
+def process_identity_alive(identity: str) -> bool:
+    """Whether the process `process_identity` named still runs (not a zombie). Without /proc
+    (or for a malformed identity) it is taken for alive: only a heartbeat can tell then."""
+    pid, _, started = identity.partition(":")
+    if not pid.isdecimal() or not started or not os.path.isdir("/proc"):
+        return True
+    fields = _stat_fields(int(pid))
+    return fields is not None and fields[0] != "Z" and fields[19] == started
+
+
 def kill_processes_under(root: str, *, base: str, keep_groups: set[int] = frozenset()) -> int:
     """SIGKILL the processes whose working directory is in `root`, except the process groups
     in `keep_groups`. `root` must lie strictly inside `base`: never a parent, never "" (the

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -35,15 +36,25 @@ def on_server_loop_start(hook: Callable[[], Any]) -> None:
     _loop_started_hooks.append(hook)
 
 
+def _adopt_running_loop() -> None:
+    """The running loop is the server's: remember it and start the hooks, once."""
+    global _server_loop
+    if _server_loop is None:
+        _server_loop = asyncio.get_running_loop()
+        for hook in _loop_started_hooks:
+            _track(asyncio.ensure_future(hook()))
+
+
 def remember_server_loop(app):
-    """ASGI wrapper recording the loop daphne serves on, the first time it serves anything."""
+    """ASGI wrapper recording the loop daphne serves on: as soon as daphne's reactor runs
+    (so the reaper starts with the server, not with its first request), or else the first
+    time it serves anything."""
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is not None:  # under daphne (its asyncio reactor); callLater runs in its loop
+        reactor.callWhenRunning(lambda: reactor.callLater(0, _adopt_running_loop))
 
     async def wrapper(scope, receive, send):
-        global _server_loop
-        if _server_loop is None:
-            _server_loop = asyncio.get_running_loop()
-            for hook in _loop_started_hooks:
-                _track(asyncio.ensure_future(hook()))
+        _adopt_running_loop()
         return await app(scope, receive, send)
 
     return wrapper

@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from lib.errors import describe_error
+from lib.processes import process_identity
 from sandboxes.services import sandbox_attached
 
 from .agents_factory import build_agent
@@ -41,6 +42,12 @@ CANCEL_POLL_SECONDS = 0.5
 STATE_INTERVAL_SECONDS = 1.0
 
 
+def this_executor() -> str:
+    """Who executes a run: "<machine>/<pid>:<start time>", so that a reaper on the same
+    machine sees at once that the process is gone (runs/reaper.py)."""
+    return f"{settings.HOST_ID}/{process_identity()}"
+
+
 async def run_execute(*, run_id: int) -> None:
     # Claim the run: exactly one executor moves it from queued to running (a run continuing
     # after its approvals keeps the time it first started).
@@ -49,6 +56,7 @@ async def run_execute(*, run_id: int) -> None:
         status=Run.Status.RUNNING,
         started_at=Coalesce(F("started_at"), Value(now)),
         heartbeat_at=now,
+        executor=this_executor(),
     )
     if not claimed:
         return

@@ -183,6 +183,8 @@ class Run(models.Model):
     paused_state = models.TextField(blank=True)
     awaiting_since = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # "<machine>/<pid>:<start time>" of the process executing it (runs.executor.this_executor).
+    executor = models.CharField(max_length=300, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

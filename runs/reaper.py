@@ -1,5 +1,5 @@
-"""Nothing stays "running" forever: runs whose heartbeat went stale become interrupted, runs
-nobody approved in time end timed out."""
+"""Nothing stays "running" forever: runs whose process is gone (on this machine) or whose
+heartbeat went stale become interrupted, runs nobody approved in time end timed out."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from lib.db import close_broken_connections
+from lib.processes import process_identity_alive
 from sandboxes.models import SandboxSession
 from sandboxes.reaper import reap_idle_sessions, reap_previews, reap_sessions
 from sandboxes.services import session_release_after_crash
@@ -42,6 +43,41 @@ def stale_cutoff():
     return timezone.now() - timedelta(seconds=settings.RUN_STALE_SECONDS - reap_period())
 
 
+async def _interrupt(run: Run, reason: str) -> bool:
+    """End a running run as interrupted (once: another reaper may get there first)."""
+    updated = await Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).aupdate(
+        status=Run.Status.INTERRUPTED, error=reason, finished_at=timezone.now()
+    )
+    if not updated:
+        return False
+    await run.arefresh_from_db()
+    await EventLog(run).emit_state()
+    if run.session_id:
+        session = await SandboxSession.objects.aget(pk=run.session_id)
+        await session_release_after_crash(session=session)
+    return True
+
+
+async def reap_orphaned_runs() -> int:
+    """Runs whose executing process, on this machine, is gone: ended at once, whatever their
+    last heartbeat (a server restarted right after a kill -9 ends them at start-up)."""
+    mine = Run.objects.filter(
+        status=Run.Status.RUNNING, executor__startswith=f"{settings.HOST_ID}/"
+    )
+    count = 0
+    async for run in mine:
+        identity = run.executor.removeprefix(f"{settings.HOST_ID}/")
+        if await sync_to_async(process_identity_alive)(identity):
+            continue
+        pid = identity.partition(":")[0]
+        reason = (
+            f"The process executing this run (pid {pid} on {settings.HOST_ID}) is gone: the "
+            "server was restarted or the worker was killed."
+        )
+        count += await _interrupt(run, reason)
+    return count
+
+
 async def reap_stale_runs() -> int:
     cutoff = stale_cutoff()
     stale = Run.objects.filter(status=Run.Status.RUNNING).filter(
@@ -53,16 +89,7 @@ async def reap_stale_runs() -> int:
             f"No heartbeat for over {settings.RUN_STALE_SECONDS - reap_period()} s: the process "
             "executing this run stopped (server restart or killed worker)."
         )
-        updated = await Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).aupdate(
-            status=Run.Status.INTERRUPTED, error=reason, finished_at=timezone.now()
-        )
-        if updated:
-            count += 1
-            await run.arefresh_from_db()
-            await EventLog(run).emit_state()
-            if run.session_id:
-                session = await SandboxSession.objects.aget(pk=run.session_id)
-                await session_release_after_crash(session=session)
+        count += await _interrupt(run, reason)
     return count + await _reap_orphaned_coordinators(cutoff) + await _reap_orphaned_lane_calls()
 
 
@@ -149,6 +176,7 @@ async def reap_once() -> dict[str, int]:
     """One pass: stale runs, unanswered approvals, dead previews and stray processes, vanished
     sandboxes."""
     return {
+        "runs interrupted (process gone)": await reap_orphaned_runs(),
         "runs interrupted": await reap_stale_runs(),
         "task rows of dead workers failed": await reap_dead_workers(),
         "runs timed out awaiting approval": await reap_unanswered_approvals(),

@@ -17,13 +17,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import ARTIFACTS, PREVIEW_URL, shot
-from .test_versions import (  # noqa: F401 - alice and npm_works are fixtures
+from .test_versions import (  # noqa: F401 - npm_works is a fixture
     APP_TIMEOUT,
     BRANDS,
     HEADLINES,
     REVOKE_TIMEOUT,
     VERSIONS,
-    alice,
     failure_report,
     new_comparison,
     npm_works,
@@ -55,7 +54,7 @@ def assert_apps_render_from(page: Page, mode: str) -> None:
 
 def test_a_shared_comparison_shows_its_apps_from_snapshots_once_the_sandboxes_are_gone(
     npm_works,  # noqa: F811
-    alice,  # noqa: F811
+    alice,
     new_context,
     bob_page,
 ):
@@ -96,7 +95,7 @@ def test_a_shared_comparison_shows_its_apps_from_snapshots_once_the_sandboxes_ar
     page.once("dialog", lambda dialog: dialog.accept())  # "Their workspaces are deleted."
     page.get_by_test_id("bulk-shutdown").click()
     expect(page.locator(".messages")).to_contain_text(
-        f"Shut down {len(VERSIONS)} sandbox(es).", timeout=60_000
+        f"Shut down {len(VERSIONS)} sandboxes.", timeout=60_000
     )
     page.goto("/sessions/?status=stopped")
     for label, _ in VERSIONS:

@@ -13,8 +13,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
+from lib.processes import process_identity
+from runs.executor import this_executor
 from runs.models import Run, RunEvent
-from runs.reaper import reap_stale_runs
+from runs.reaper import reap_orphaned_runs, reap_stale_runs
 from sandboxes.models import Preview, SandboxSession
 
 from ..fakes.previews import answers, group_members, new_preview, wait_for_status
@@ -115,3 +117,57 @@ async def test_reaping_a_stale_run_kills_its_leftover_process_but_not_its_previe
     finally:
         end(leftover)
         end(outsider)
+
+
+def _an_exited_process() -> tuple[int, str]:
+    process = subprocess.Popen(["sleep", "30"])
+    identity = process_identity(process.pid)
+    process.kill()
+    process.wait()
+    return process.pid, identity
+
+
+async def test_a_run_whose_process_is_gone_is_interrupted_at_once(session, settings):
+    """Its heartbeat is fresh, but the process that executed it (on this machine) exited: a
+    reaper pass (the one `make run` does at start-up, say) ends it without waiting."""
+    settings.RUN_STALE_SECONDS = 600
+    pid, identity = _an_exited_process()
+
+    def running(executor: str):
+        return Run.objects.acreate(
+            owner_id=session.owner_id,
+            session=session,
+            prompt="p",
+            status="running",
+            started_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+            executor=executor,
+        )
+
+    orphan = await running(f"{settings.HOST_ID}/{identity}")
+    alive = await running(this_executor())
+    # The same pid now naming another process (its start time differs): gone too.
+    reused = await running(f"{settings.HOST_ID}/{os.getpid()}:1")
+    elsewhere = await running(f"another-machine/{identity}")
+
+    assert await reap_orphaned_runs() == 2
+    for run in (orphan, alive, reused, elsewhere):
+        await run.arefresh_from_db()
+    assert orphan.status == reused.status == Run.Status.INTERRUPTED
+    assert orphan.error.startswith(f"The process executing this run (pid {pid} on ")
+    assert "is gone" in orphan.error
+    assert alive.status == elsewhere.status == Run.Status.RUNNING
+    event = await RunEvent.objects.aget(run=orphan)
+    assert event.payload["status"] == "interrupted"
+
+
+async def test_a_run_records_the_process_executing_it(session, settings):
+    from runs.executor import run_execute
+
+    run = await Run.objects.acreate(
+        owner_id=session.owner_id, prompt="p", config=config(model="demo"), status="queued"
+    )
+    await run_execute(run_id=run.pk)
+    await run.arefresh_from_db()
+    assert run.status == Run.Status.SUCCEEDED
+    assert run.executor == f"{settings.HOST_ID}/{process_identity()}"
