@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("comparisons", "0003_share_snapshots"),
-        ("runs", "0008_seed_model_prices"),
+        ("runs", "0009_seed_model_prices"),
         ("sandboxes", "0006_local_backend_label"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -31,6 +31,6 @@ def unseed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("runs", "0007_run_insight")]
+    dependencies = [("runs", "0008_run_insight")]
 
     operations = [migrations.RunPython(seed, unseed)]

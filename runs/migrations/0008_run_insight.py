@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs", "0006_agent_led_lanes_and_structured_output"),
+        ("runs", "0007_run_executor"),
         ("sandboxes", "0006_local_backend_label"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
