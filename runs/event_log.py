@@ -25,8 +25,10 @@ logger = logging.getLogger(__name__)
 MESSAGE_TYPE = "run.event"
 
 
-def render_event(event: RunEvent) -> str:
-    return render_to_string("runs/_event.html", {"event": event, "run_id": event.run_id})
+def render_event(event: RunEvent, *, readonly: bool = False) -> str:
+    """The event as an HTML fragment; `readonly` (a shared run): without any control."""
+    context = {"event": event, "run_id": event.run_id, "readonly": readonly}
+    return render_to_string("runs/_event.html", context)
 
 
 def event_message(event: RunEvent) -> dict[str, Any]:

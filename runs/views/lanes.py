@@ -37,6 +37,7 @@ def lane_group_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "lanes": [r for r in runs if not r.is_coordinator and r.lane_id is None],
         "tool_lanes": tool_lanes,
         "coordinator": next((r for r in runs if r.is_coordinator), None),
+        "group_usage": selectors.usage_of(runs),
         "group_active": any(r.is_active for r in runs),
     }
     return render(request, "runs/lane_group_detail.html", context)
