@@ -47,11 +47,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --group test
 	touch $@
 
-# Previews run `npm install` and a Vite dev server inside local sandboxes.
+# Previews run `npm install` and a Vite dev server inside local sandboxes; the code review's
+# backend lane probes the API it starts there with curl.
 node-deps:
 	@if ! command -v npm >/dev/null 2>&1; then \
 	  echo "Installing Node.js and npm (Debian) for previews"; \
 	  $(call apt_install,nodejs npm); \
+	fi
+	@if ! command -v curl >/dev/null 2>&1; then \
+	  echo "Installing curl (Debian) for the review lanes' API probes"; \
+	  $(call apt_install,curl); \
 	fi
 
 # Screenshots of previews (and the browser tests) drive Debian's chromium; a Playwright

@@ -89,6 +89,13 @@ class ShareLink(models.Model):
     preview = models.ForeignKey(
         Preview, null=True, blank=True, related_name="shares", on_delete=models.CASCADE
     )
+    # A run's log, timeline and result; or a whole conversation's turns (pinned: those it had).
+    run = models.ForeignKey(
+        "runs.Run", null=True, blank=True, related_name="shares", on_delete=models.CASCADE
+    )
+    thread = models.ForeignKey(
+        "runs.Thread", null=True, blank=True, related_name="shares", on_delete=models.CASCADE
+    )
     salt = models.CharField(max_length=64, editable=False)
     # What the link shows, pinned when it was made (comparisons.shares.share_pins): per shared
     # version (or the preview), its run, the agent's summary and the files it changed. Runs
@@ -103,13 +110,20 @@ class ShareLink(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(comparison__isnull=False) | Q(preview__isnull=False),
+                condition=Q(comparison__isnull=False)
+                | Q(preview__isnull=False)
+                | Q(run__isnull=False)
+                | Q(thread__isnull=False),
                 name="share_has_target",
             )
         ]
 
     def __str__(self) -> str:
         return f"Share {self.pk}"
+
+    @property
+    def target(self):
+        return self.comparison or self.preview or self.run or self.thread
 
     @property
     def is_valid(self) -> bool:

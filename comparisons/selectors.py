@@ -43,7 +43,9 @@ def share_get_by_token(token: str) -> ShareLink | None:
     if not pk.isdecimal():
         return None
     share = (
-        ShareLink.objects.select_related("comparison", "preview", "preview__session")
+        ShareLink.objects.select_related(
+            "comparison", "preview", "preview__session", "run", "thread"
+        )
         .filter(pk=int(pk))
         .first()
     )
@@ -67,6 +69,8 @@ class SharedVersion:
 def shared_versions(share: ShareLink) -> tuple[list[SharedVersion], int]:
     """The cards a share shows, pinned at its creation, and how many versions were added to
     its comparison since (not part of it)."""
+    if share.comparison_id is None and share.preview_id is None:
+        return [], 0  # a run or conversation share shows no version
     pins = share.pinned or share_pins(
         comparison=share.comparison, preview=share.preview, before=share.created_at
     )
@@ -108,6 +112,14 @@ def shared_versions(share: ShareLink) -> tuple[list[SharedVersion], int]:
     return cards, added
 
 
+def shared_runs(share: ShareLink) -> list[Run]:
+    """The runs a run or conversation share shows: those pinned when it was made, in order,
+    still its owner's."""
+    ids = [pin["run"] for pin in share.pinned if pin.get("run")]
+    runs = Run.objects.filter(pk__in=ids, owner_id=share.owner_id).in_bulk()
+    return [runs[pk] for pk in ids if pk in runs]
+
+
 def _shared_session_ids(share: ShareLink) -> list[int]:
     if share.comparison_id:
         pins = {pin["version"] for pin in share.pinned} if share.pinned else None
@@ -115,6 +127,8 @@ def _shared_session_ids(share: ShareLink) -> list[int]:
         if pins is not None:
             versions = versions.filter(pk__in=pins)
         return list(versions.values_list("session_id", flat=True))
+    if share.preview_id is None:
+        return []  # a run or conversation share shows no screenshot
     return [share.preview.session_id]
 
 

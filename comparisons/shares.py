@@ -1,4 +1,5 @@
-"""Share links: read-only, expiring, revocable links to a comparison or a single preview.
+"""Share links: read-only, expiring, revocable links to a comparison, a single preview, a run
+(its log, timeline and result) or a conversation (its turns when the link was made).
 
 A link's token is `<id>.<HMAC of id and salt under SECRET_KEY>` (192 bits): never stored, so the
 database alone cannot produce a working link, yet its owner can copy it again.
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from runs.models import Run
+from runs.models import Run, Thread
 from sandboxes.models import Preview
 
 from .models import Comparison, ShareLink
@@ -41,6 +42,8 @@ def share_create(
     owner,
     comparison: Comparison | None = None,
     preview: Preview | None = None,
+    run: Run | None = None,
+    thread: Thread | None = None,
     expires_in: timedelta,
 ) -> ShareLink:
     """A link, and a snapshot of each preview it shows, built in the background (so the link
@@ -49,16 +52,25 @@ def share_create(
 
     if expires_in <= timedelta(0) or expires_in > MAX_EXPIRY:
         raise ShareRefused("A share link lasts between a minute and 90 days.")
+    if run is not None or thread is not None:
+        turns = [run] if run is not None else list(thread.runs.order_by("turn", "pk"))
+        if not turns:
+            raise ShareRefused("This conversation has no turn to share yet.")
+        pinned = [_pin(None, turn, []) for turn in turns]
+    else:
+        pinned = share_pins(comparison=comparison, preview=preview)
     with transaction.atomic():
         share = ShareLink.objects.create(
             owner=owner,
             comparison=comparison,
             preview=preview,
+            run=run,
+            thread=thread,
             salt=secrets.token_hex(16),
-            pinned=share_pins(comparison=comparison, preview=preview),
+            pinned=pinned,
             expires_at=timezone.now() + expires_in,
         )
-        share_snapshots_start(share=share)
+        share_snapshots_start(share=share)  # a run or conversation share has no preview
     return share
 
 

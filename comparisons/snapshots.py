@@ -62,6 +62,8 @@ def shared_previews(share: ShareLink) -> list[tuple[Version | None, Preview]]:
     """(version, preview) of every preview a share shows."""
     if share.preview_id is not None:
         return [(None, share.preview)]
+    if share.comparison_id is None:
+        return []  # a run or conversation share shows no app
     versions = Version.objects.filter(comparison_id=share.comparison_id, preview__isnull=False)
     return [(version, version.preview) for version in versions.select_related("preview")]
 

@@ -7,6 +7,7 @@ urlpatterns = [
     path("lanes/<int:pk>/compare/", views.comparison_from_lanes, name="comparison_from_lanes"),
     path("comparisons/", views.comparison_list, name="comparison_list"),
     path("comparisons/<int:pk>/", views.comparison_detail, name="comparison_detail"),
+    path("comparisons/<int:pk>/diff/", views.version_diff, name="version_diff"),
     path("comparisons/<int:pk>/delete/", views.comparison_delete, name="comparison_delete"),
     path(
         "comparisons/<int:pk>/versions/",

@@ -13,12 +13,17 @@ from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_refuse, htmx_target
 from lib.once import once_per_form
+from runs import selectors as run_selectors
+from runs.event_log import render_event
 from runs.forms import AgentForm
 from runs.selectors import lane_groups_of, session_latest_run, thread_turns, usage_of
+from runs.timeline import run_timeline
 from sandboxes import selectors as sandbox_selectors
+from sandboxes import workspace
 from sandboxes.grants import grant_for_user, preview_entry_url
 from sandboxes.models import Preview
 from sandboxes.views.screenshots import screenshot_response
+from sandboxes.views.workspace import call_workspace
 
 from . import selectors, services, shares, snapshots
 from .access import grant_for_share
@@ -208,6 +213,33 @@ def comparison_list(request: HttpRequest) -> HttpResponse:
     return render(request, "comparisons/comparison_list.html", {"comparisons": items})
 
 
+def _diff_or_error(function, *sessions) -> dict:
+    try:
+        return {"changes": call_workspace(function, *sessions)}
+    except workspace.WorkspaceError as error:
+        return {"error": str(error)}
+
+
+def version_diff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Two versions' workspaces side by side: what differs from one to the other, file by file,
+    next to each one's changes against the starter."""
+    comparison = _get_comparison_for_user(request, pk)
+    versions = [v for v in selectors.comparison_versions(comparison) if v.session_id]
+    by_id = {str(v.pk): v for v in versions}
+    first = by_id.get(request.GET.get("a", "")) or (versions[0] if versions else None)
+    second = by_id.get(request.GET.get("b", "")) or next(
+        (v for v in versions if v is not first), None
+    )
+    context = {"comparison": comparison, "versions": versions, "first": first, "second": second}
+    if first is not None and second is not None and first != second:
+        context |= {
+            "between": _diff_or_error(workspace.between, first.session, second.session),
+            "first_changes": _diff_or_error(workspace.changes, first.session),
+            "second_changes": _diff_or_error(workspace.changes, second.session),
+        }
+    return render(request, "comparisons/version_diff.html", context)
+
+
 # --- share links -------------------------------------------------------------------------------
 
 
@@ -255,8 +287,14 @@ def share_create(request: HtmxHttpRequest, kind: str, pk: int) -> HttpResponse:
     if kind == "comparison":
         target = _get_comparison_for_user(request, pk)
         owner_kwargs = {"comparison": target}
+    elif kind == "run":
+        target = get_object_or_404(run_selectors.runs_of(request.user), pk=pk)
+        owner_kwargs = {"run": target}
+    elif kind == "thread":
+        target = get_object_or_404(run_selectors.threads_of(request.user), pk=pk)
+        owner_kwargs = {"thread": target}
     elif kind != "preview":
-        raise Http404("Only comparisons and previews can be shared.")
+        raise Http404("Only comparisons, previews, runs and conversations can be shared.")
     else:
         target = get_object_or_404(sandbox_selectors.previews_of(request.user), pk=pk)
         owner_kwargs = {"preview": target}
@@ -270,7 +308,15 @@ def share_create(request: HtmxHttpRequest, kind: str, pk: int) -> HttpResponse:
     else:
         errors = "; ".join(e for field in form.errors.values() for e in field)
         messages.error(request, f"No link created: {errors}")
-    return htmx_redirect(request, target.get_absolute_url())
+    return htmx_redirect(request, _share_return(kind, target))
+
+
+def _share_return(kind: str, target) -> str:
+    """Where the owner goes back to after creating or revoking a link: the page it sits on."""
+    if kind == "thread":
+        last = thread_turns(target).last()
+        return last.get_absolute_url() if last else target.get_absolute_url()
+    return target.get_absolute_url()
 
 
 @require_POST
@@ -278,8 +324,8 @@ def share_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     share = get_object_or_404(selectors.shares_of(request.user), pk=pk)
     shares.share_revoke(share=share)
     messages.success(request, "Share link revoked: it no longer opens anything.")
-    target = share.comparison or share.preview
-    return htmx_redirect(request, target.get_absolute_url())
+    kind = "thread" if share.thread_id else ""
+    return htmx_redirect(request, _share_return(kind, share.target))
 
 
 def _share_cookie(pk: int) -> str:
@@ -362,6 +408,33 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
+def _shared_runs_page(request: HttpRequest, share: ShareLink) -> HttpResponse:
+    """A shared run or conversation: each turn's prompt, log, timeline and result, read-only.
+    The log is the run's own event fragments, applied in the page as the live page applies
+    them; no websocket, no form, no control."""
+    turns = [
+        {
+            "run": run,
+            "timeline": run_timeline(run),
+            "events": [
+                render_event(event, readonly=True) for event in run_selectors.run_events(run)
+            ],
+        }
+        for run in selectors.shared_runs(share)
+    ]
+    if share.thread_id:
+        title = f"A conversation of {len(turns)} turn{'s' if len(turns) != 1 else ''}"
+    else:
+        title = f"Run #{share.run_id}"
+    usage = usage_of([turn["run"] for turn in turns])
+    response = render(
+        request,
+        "comparisons/share_run.html",
+        {"share": share, "title": title, "turns": turns, "usage": usage, "readonly": True},
+    )
+    return _no_store(response)
+
+
 @login_not_required
 def share_preview_open(request: HttpRequest, pk: int, preview_pk: int) -> HttpResponse:
     """A shared preview full size in its own tab, through the share's own grant (made now, so
@@ -386,6 +459,8 @@ def share_page(request: HttpRequest, pk: int) -> HttpResponse:
     share, reason = _share_from_cookie(request, pk)
     if share is None:
         return _share_gone(request, reason)
+    if share.run_id or share.thread_id:
+        return _shared_runs_page(request, share)
 
     shared, added = selectors.shared_versions(share)
     kept = {s.preview_id: s for s in selectors.share_snapshots(share)}

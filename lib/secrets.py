@@ -70,3 +70,13 @@ def redact(value: Any, secrets: set[str]) -> Any:
         return item
 
     return clean(value)
+
+
+def redact_json(text: str, secrets: set[str]) -> str:
+    """JSON text (from json.dumps) with every secret replaced by REDACTED: what `redact` does to
+    the value, done on its serialisation at once (a secret is matched as JSON escapes it)."""
+    for secret in sorted((s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH), key=len)[::-1]:
+        escaped = json.dumps(secret)[1:-1]
+        if escaped in text:
+            text = text.replace(escaped, REDACTED)
+    return text

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import AgentConfig, Approval, Lane, LaneGroup, Run, RunEvent, Thread
+from .models import AgentConfig, Approval, Lane, LaneGroup, ModelPrice, Run, RunEvent, Thread
 
 
 @admin.register(AgentConfig)
@@ -38,6 +38,7 @@ class RunAdmin(admin.ModelAdmin):
         "turn",
         "status",
         "total_tokens",
+        "cost",
         "created_at",
     ]
     list_filter = ["status"]
@@ -76,3 +77,19 @@ class LaneGroupAdmin(admin.ModelAdmin):
     list_filter = ["mode"]
     search_fields = ["title", "owner__username"]
     inlines = [LaneInline]
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(admin.ModelAdmin):
+    """US dollars per million tokens. A run is priced when it runs: editing a price changes
+    the cost of later runs, not of those already recorded."""
+
+    list_display = [
+        "model",
+        "input_per_million",
+        "cached_input_per_million",
+        "output_per_million",
+        "updated_at",
+    ]
+    list_editable = ["input_per_million", "cached_input_per_million", "output_per_million"]
+    search_fields = ["model"]

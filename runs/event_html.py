@@ -26,6 +26,8 @@ from django.utils.text import slugify
 
 from lib.diffs import classify_lines
 
+from .formatting import dollars, response_seconds, seconds
+
 # Kinds that append a step (<li>) to the log; the rest change a step already there.
 STEP_KINDS = {
     "agent",
@@ -34,6 +36,7 @@ STEP_KINDS = {
     "tool_call",
     "mcp_tools",
     "lane_call",
+    "response",
     "note",
 }
 
@@ -123,11 +126,13 @@ def _pending(run_id: int, call: Any, text: str, *, oob: bool = False) -> str:
     return _out_wrap(run_id, call, f'<pre class="out pending">{text}</pre>', oob=oob)
 
 
-def _approval(run_id: int, event_kind: str, payload: dict, *, oob: bool) -> str:
+def _approval(
+    run_id: int, event_kind: str, payload: dict, *, oob: bool, readonly: bool = False
+) -> str:
     name = "pending" if event_kind == "approval_requested" else "decided"
     return render_to_string(
         f"runs/_approval_{name}.html",
-        {"payload": payload, "run_id": run_id, "standalone": not oob},
+        {"payload": payload, "run_id": run_id, "standalone": not oob, "readonly": readonly},
     )
 
 
@@ -168,19 +173,23 @@ class _TextSlot:
         return _text_div(self.element_id, "".join(self.chunks))
 
 
+def _li(run_id: int, seq: int, classes: str, attributes: str = "") -> str:
+    """A step's opening tag: its id is the anchor the run's timeline links to."""
+    more = f" {attributes}" if attributes else ""
+    return f'<li class="ev {classes}" id="run-{run_id}-ev-{seq}" data-seq="{seq}"{more}>'
+
+
 def _step(run_id: int, seq: int, kind: str, payload: dict) -> list[Any]:
     """The <li> a step-starting event appends, as parts; slots are what later events change."""
     if kind == "agent":
-        return [
-            f'<li class="ev ev-agent" data-seq="{seq}">Agent <strong>'
-            f"{_text(payload.get('name'))}</strong> started</li>"
-        ]
+        li = _li(run_id, seq, "ev-agent")
+        return [f"{li}Agent <strong>{_text(payload.get('name'))}</strong> started</li>"]
     if kind in ("message_start", "reasoning_start"):
         cls, label = ("message", "Assistant")
         if kind == "reasoning_start":
             cls, label = ("reasoning", "Reasoning")
         return [
-            f'<li class="ev ev-{cls}" data-seq="{seq}"><span class="ev-label">{label}</span>',
+            f'{_li(run_id, seq, "ev-" + cls)}<span class="ev-label">{label}</span>',
             _TextSlot(dom_id(run_id, payload.get("item"))),
             "</li>",
         ]
@@ -206,7 +215,7 @@ def _step(run_id: int, seq: int, kind: str, payload: dict) -> list[Any]:
             )
         call = dom_id(run_id, payload.get("call"))
         return [
-            f'<li class="ev ev-tool ev-{_slug(tool)}" data-seq="{seq}">{head}',
+            _li(run_id, seq, "ev-tool ev-" + _slug(tool)) + head,
             _Slot(f'<div id="{call}-approval"></div>'),
             _Slot(_pending(run_id, payload.get("call"), "running…")),
             "</li>",
@@ -215,7 +224,7 @@ def _step(run_id: int, seq: int, kind: str, payload: dict) -> list[Any]:
         tools = payload.get("tools") or []
         names = ", ".join(f"<code>{_text(tool)}</code>" for tool in tools)
         return [
-            f'<li class="ev ev-mcp" data-seq="{seq}"><span class="ev-label">MCP · '
+            f'{_li(run_id, seq, "ev-mcp")}<span class="ev-label">MCP · '
             f'{_text(payload.get("server"))}</span> <span class="muted small">'
             f'{_text(payload.get("url"))}</span><div class="small">{len(tools)} '
             f"tool{'' if len(tools) == 1 else 's'}: {names}</div></li>"
@@ -223,12 +232,29 @@ def _step(run_id: int, seq: int, kind: str, payload: dict) -> list[Any]:
     if kind == "lane_call":
         url = reverse("run_detail", args=[payload.get("run")])
         return [
-            f'<li class="ev ev-lane-call" data-seq="{seq}"><span class="ev-label">Lane call</span> '
+            f'{_li(run_id, seq, "ev-lane-call")}<span class="ev-label">Lane call</span> '
             f'<strong>{_text(payload.get("label"))}</strong> became <a href="{url}">run '
             f'#{_text(payload.get("run"))}</a> <span class="muted small">(its column streams it)'
             "</span></li>"
         ]
-    return [f'<li class="ev ev-note" data-seq="{seq}">{_text(payload.get("text"))}</li>']
+    if kind == "response":
+        return [_response(run_id, seq, payload)]
+    return [f"{_li(run_id, seq, 'ev-note')}{_text(payload.get('text'))}</li>"]
+
+
+def _response(run_id: int, seq: int, payload: dict) -> str:
+    """A model response: how long it took, its tokens and what it cost (runs/timeline.py)."""
+    li = _li(run_id, seq, "ev-response small muted", 'data-testid="response-step"')
+    cached = payload.get("cached_input_tokens")
+    reasoning = payload.get("reasoning_tokens")
+    return (
+        f"{li}Model response · {_text(seconds(response_seconds(payload)))}"
+        f" · {_text(payload.get('input_tokens'))} in"
+        + (f" ({_text(cached)} cached)" if cached else "")
+        + f" · {_text(payload.get('output_tokens'))} out"
+        + (f" ({_text(reasoning)} reasoning)" if reasoning else "")
+        + f" · {_text(dollars(payload.get('cost')))}</li>"
+    )
 
 
 def _elsewhere(kind: str, payload: dict) -> list[tuple[str, str]]:
@@ -240,15 +266,19 @@ def _elsewhere(kind: str, payload: dict) -> list[tuple[str, str]]:
     return []
 
 
-def _state_card(run_id: int, state: dict) -> str:
-    return render_to_string("runs/_state.html", {"state": state, "run_id": run_id})
+def _state_card(run_id: int, state: dict, *, readonly: bool = False) -> str:
+    context = {"state": state, "run_id": run_id, "readonly": readonly}
+    return render_to_string("runs/_state.html", context)
 
 
 # --- one event, live -------------------------------------------------------------------------
 
 
-def event_fragment(run_id: int, seq: int, kind: str, payload: dict) -> str:
-    """One event as the out-of-band fragment the websocket sends."""
+def event_fragment(
+    run_id: int, seq: int, kind: str, payload: dict, *, readonly: bool = False
+) -> str:
+    """One event as the out-of-band fragment the websocket sends; `readonly` (a shared run):
+    without any control."""
     if kind in STEP_KINDS:
         step = "".join(str(part) for part in _step(run_id, seq, kind, payload))
         html = f'<div hx-swap-oob="beforeend:#run-{run_id}-log">{step}</div>'
@@ -256,7 +286,7 @@ def event_fragment(run_id: int, seq: int, kind: str, payload: dict) -> str:
             html += f'<div hx-swap-oob="beforeend:#{target}">{inner}</div>'
         return html
     if kind == "state":
-        card = _state_card(run_id, payload)
+        card = _state_card(run_id, payload, readonly=readonly)
         return f'<div hx-swap-oob="outerHTML:#run-{run_id}-state">{card}</div>'
     if kind in ("text_delta", "reasoning_delta"):
         target = dom_id(run_id, payload.get("item"))
@@ -267,7 +297,7 @@ def event_fragment(run_id: int, seq: int, kind: str, payload: dict) -> str:
     if kind == "tool_output":
         return _output(run_id, payload, oob=True)
     if kind in ("approval_requested", "approval_decided"):
-        return _approval(run_id, kind, payload, oob=True) + _approval_output(
+        return _approval(run_id, kind, payload, oob=True, readonly=readonly) + _approval_output(
             run_id, kind, payload, oob=True
         )
     return ""
@@ -283,8 +313,9 @@ class FoldedLog:
     nothing, as on the page; an id seen twice addresses its first element, as getElementById
     does."""
 
-    def __init__(self, run_id: int) -> None:
+    def __init__(self, run_id: int, *, readonly: bool = False) -> None:
         self.run_id = run_id
+        self.readonly = readonly
         self.steps: list[list[Any]] = []
         self.slots: dict[str, _Slot] = {}
         self.texts: dict[str, _TextSlot] = {}
@@ -318,7 +349,8 @@ class FoldedLog:
         elif kind == "tool_output":
             self._replace(payload, "out", _output(run_id, payload))
         elif kind in ("approval_requested", "approval_decided"):
-            self._replace(payload, "approval", _approval(run_id, kind, payload, oob=False))
+            approval = _approval(run_id, kind, payload, oob=False, readonly=self.readonly)
+            self._replace(payload, "approval", approval)
             if output := _approval_output(run_id, kind, payload, oob=False):
                 self._replace(payload, "out", output)
 
@@ -331,9 +363,11 @@ class FoldedLog:
         return "".join(str(part) for parts in self.steps for part in parts)
 
 
-def log_html(run_id: int, events: Iterable[tuple[int, str, dict]]) -> FoldedLog:
+def log_html(
+    run_id: int, events: Iterable[tuple[int, str, dict]], *, readonly: bool = False
+) -> FoldedLog:
     """Fold (seq, kind, payload) rows, in seq order, into the log they build."""
-    folded = FoldedLog(run_id)
+    folded = FoldedLog(run_id, readonly=readonly)
     for seq, kind, payload in events:
         folded.apply(seq, kind, payload)
     return folded

@@ -25,8 +25,9 @@ logger = logging.getLogger(__name__)
 MESSAGE_TYPE = "run.event"
 
 
-def render_event(event: RunEvent) -> str:
-    return event_fragment(event.run_id, event.seq, event.kind, event.payload)
+def render_event(event: RunEvent, *, readonly: bool = False) -> str:
+    """The event as an HTML fragment; `readonly` (a shared run): without any control."""
+    return event_fragment(event.run_id, event.seq, event.kind, event.payload, readonly=readonly)
 
 
 def event_message(event: RunEvent) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import logging
 from agents import RunConfig, Runner
 from agents.exceptions import MaxTurnsExceeded
 from agents.run_config import SandboxRunConfig
+from agents.tracing import gen_trace_id
 from django.conf import settings
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
@@ -30,7 +31,7 @@ from .approvals import approvals_record, seal_state, state_with_decisions
 from .event_log import EventLog
 from .lane_tools import LaneTools
 from .mcp import MCPServerUnavailable, connect_servers
-from .models import LaneGroup, Run
+from .models import LaneGroup, ModelPrice, Run
 from .sdk_events import StreamNormaliser
 from .services import run_cancel
 from .threads import thread_history_save, turn_input
@@ -71,11 +72,13 @@ class Executor:
         self.log = log
         self.cancelled = False
         self.result = None
+        self.price: ModelPrice | None = None
         self.lanes: LaneTools | None = None
         self._state_at = float("-inf")
 
     async def execute(self) -> None:
         run = self.run
+        self.price = await ModelPrice.objects.filter(model=run.model).afirst()
         try:
             if run.cancel_requested:
                 self.cancelled = True
@@ -161,8 +164,20 @@ class Executor:
             return turn_input(run.thread, run.prompt)
         return run.prompt
 
+    async def _trace_id(self) -> str | None:
+        """With tracing to OpenAI on, the run's trace (one per run, kept across its continuations
+        after approvals) is stored so that its page links to it."""
+        run = self.run
+        if not settings.AGENTS_TRACING:
+            return None
+        if not run.trace_id:
+            run.trace_id = gen_trace_id()
+            await run.asave(update_fields=["trace_id"])
+        return run.trace_id
+
     async def _stream(self, agent, sandbox, normaliser: StreamNormaliser) -> None:
         run = self.run
+        trace_id = await self._trace_id()
         result = Runner.run_streamed(
             agent,
             await self._input(agent),
@@ -171,14 +186,15 @@ class Executor:
             run_config=RunConfig(
                 sandbox=SandboxRunConfig(session=sandbox) if sandbox is not None else None,
                 tracing_disabled=not settings.AGENTS_TRACING,
+                trace_id=trace_id,
             ),
         )
         watcher = asyncio.create_task(self._watch(result))
         try:
             async for event in result.stream_events():
                 for kind, payload in normaliser.feed(event):
-                    if kind == "usage":
-                        await self._add_usage(payload)
+                    if kind == "response":
+                        await self._add_response(payload)
                     else:
                         await self.log.emit(kind, payload)
         finally:
@@ -209,43 +225,45 @@ class Executor:
         run.awaiting_since = timezone.now()
         approvals = await approvals_record(run, result.interruptions)
         await run.asave(
-            update_fields=[
-                "status",
-                "paused_state",
-                "awaiting_since",
-                "requests",
-                "input_tokens",
-                "output_tokens",
-                "total_tokens",
-            ]
+            update_fields=["status", "paused_state", "awaiting_since", "cost", *Run.USAGE_FIELDS]
         )
         for approval in approvals:
             await self.log.emit("approval_requested", approval.payload())
         await self.log.emit_state()
 
-    async def _add_usage(self, usage: dict[str, int]) -> None:
-        """Live usage: counted per response, shown at most once a second (a state event per
-        response was a third of a tool-heavy run's events); _finish stores the final count."""
+    def _price_run(self) -> None:
+        self.run.cost = None if self.price is None else self.price.cost(self.run.usage())
+
+    async def _add_response(self, response: dict) -> None:
+        """A model response: an event with its timing, usage and cost (the timeline's bar),
+        and its usage added to the run's. The run's state is shown at most once a second (a
+        state event per response was a third of a tool-heavy run's events); _finish stores the
+        final count."""
         run = self.run
-        run.requests += usage["requests"]
-        run.input_tokens += usage["input_tokens"]
-        run.output_tokens += usage["output_tokens"]
-        run.total_tokens += usage["total_tokens"]
+        response["cost"] = None if self.price is None else str(self.price.cost(response))
+        await self.log.emit("response", response)
+        for name in Run.USAGE_FIELDS:
+            setattr(run, name, getattr(run, name) + response[name])
+        self._price_run()
         now = asyncio.get_running_loop().time()
         if now - self._state_at < STATE_INTERVAL_SECONDS:
             return
         self._state_at = now
-        await run.asave(update_fields=["requests", "input_tokens", "output_tokens", "total_tokens"])
+        await run.asave(update_fields=["cost", *Run.USAGE_FIELDS])
         await self.log.emit_state()
 
     def _take_usage(self, result) -> None:
         """The SDK's own count is the truth at the end (it includes retried requests)."""
         usage = result.context_wrapper.usage
         if usage.requests or usage.total_tokens:
-            self.run.requests = usage.requests
-            self.run.input_tokens = usage.input_tokens
-            self.run.output_tokens = usage.output_tokens
-            self.run.total_tokens = usage.total_tokens
+            run = self.run
+            run.requests = usage.requests
+            run.input_tokens = usage.input_tokens
+            run.cached_input_tokens = usage.input_tokens_details.cached_tokens or 0
+            run.output_tokens = usage.output_tokens
+            run.reasoning_tokens = usage.output_tokens_details.reasoning_tokens or 0
+            run.total_tokens = usage.total_tokens
+            self._price_run()
 
     async def _watch(self, result) -> None:
         """Heartbeat, and the cancel flag (set from any process) turned into a real cancel."""
@@ -272,6 +290,7 @@ class Executor:
     async def _finish(self) -> None:
         run = self.run
         run.finished_at = timezone.now()
+        self._price_run()
         run.paused_state = ""  # an ended run never continues
         await run.asave(
             update_fields=[
@@ -281,10 +300,8 @@ class Executor:
                 "structured_output",
                 "paused_state",
                 "finished_at",
-                "requests",
-                "input_tokens",
-                "output_tokens",
-                "total_tokens",
+                "cost",
+                *Run.USAGE_FIELDS,
             ]
         )
         await self.log.emit_state()

@@ -294,3 +294,56 @@ class LaneGroupForm(forms.Form):
         if len(self.lanes) < 2 and not self.errors:
             raise forms.ValidationError("Fill in at least two lanes.")
         return data
+
+
+RUN_SORTS = {
+    "newest": ("-created_at", "-pk"),
+    "oldest": ("created_at", "pk"),
+    "longest": ("-took", "-pk"),
+    "shortest": ("took", "pk"),
+    "most_tokens": ("-total_tokens", "-pk"),
+    "fewest_tokens": ("total_tokens", "pk"),
+    "costliest": ("-cost", "-pk"),
+    "cheapest": ("cost", "pk"),
+}
+
+
+class RunFilterForm(forms.Form):
+    """The runs page's filters (GET). Choices for model, agent and sandbox come from the user's
+    own runs and sessions (runs.selectors.run_filter_choices)."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search prompts and outputs")
+    status = forms.ChoiceField(required=False)
+    model = forms.ChoiceField(required=False)
+    agent = forms.ChoiceField(required=False)
+    session = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[(key, key.replace("_", " ")) for key in RUN_SORTS],
+    )
+
+    def __init__(self, *args, models=(), agents=(), sessions=(), **kwargs):
+        from .models import Run
+
+        super().__init__(*args, **kwargs)
+        anything = [("", "any")]
+        self.fields["status"].choices = anything + list(Run.Status.choices)
+        self.fields["model"].choices = anything + [(m, m) for m in models]
+        self.fields["agent"].choices = anything + [(a, a) for a in agents]
+        self.fields["session"].choices = anything + [(s.pk, s.name) for s in sessions]
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            raise forms.ValidationError("“From” is after “to”.")
+        return data
+
+
+class RunImportForm(forms.Form):
+    file = forms.FileField(
+        label="Run export (.json)",
+        help_text="A file downloaded with “Export JSON” from a run or a conversation.",
+    )

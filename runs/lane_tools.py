@@ -218,9 +218,12 @@ async def _ready(preview: Preview, seconds: int) -> Preview:
 
 async def _serve(session: SandboxSession) -> Preview:
     """The session's running preview, else a new one (booting in the background)."""
-    from sandboxes.previews import preview_create
+    from pathlib import Path
+
+    from sandboxes.previews import app_command, preview_create
 
     preview = await Preview.objects.active().filter(session=session).afirst()
     if preview is not None:
         return preview  # Vite reloads the page the lane just changed
-    return await sync_to_async(preview_create)(session=session)
+    command = await sync_to_async(app_command)(Path(session.workspace_root))
+    return await sync_to_async(preview_create)(session=session, command=command)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models.signals import post_delete
@@ -11,6 +13,7 @@ from lib.secrets import unseal
 from sandboxes.models import SandboxSession
 
 DEMO_MODEL = "demo"
+TRACE_URL = "https://platform.openai.com/traces/trace?trace_id="
 
 CAPABILITY_CHOICES = [
     ("shell", "Shell (exec_command, write_stdin)"),
@@ -119,6 +122,14 @@ class Run(models.Model):
         TIMED_OUT = "timed_out", "Timed out"
 
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING, Status.AWAITING_APPROVAL)
+    USAGE_FIELDS = (
+        "requests",
+        "input_tokens",
+        "cached_input_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "total_tokens",
+    )
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     # No session: an agent without a sandbox (a lane group's coordinator).
@@ -155,8 +166,18 @@ class Run(models.Model):
     error = models.TextField(blank=True)
     requests = models.PositiveIntegerField(default=0)
     input_tokens = models.PositiveIntegerField(default=0)
+    # Of the input, what the provider served from its prompt cache (billed at the cached price).
+    cached_input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
+    # Of the output, the model's hidden reasoning (billed as output).
+    reasoning_tokens = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveIntegerField(default=0)
+    # US dollars at the model's price when it ran (runs.pricing); None: no price for its model.
+    cost = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    # The OpenAI trace of this run, when tracing to OpenAI is on (settings.AGENTS_TRACING).
+    trace_id = models.CharField(max_length=64, blank=True)
+    # Read from an exported file (runs.export): a record to read, never executed or continued.
+    imported = models.BooleanField(default=False)
     cancel_requested = models.BooleanField(default=False)
     # While awaiting approval: the SDK's RunState (`to_state().to_json()`), sealed, and since when.
     paused_state = models.TextField(blank=True)
@@ -172,7 +193,11 @@ class Run(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "heartbeat_at"])]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"]),
+            # The runs page: one user's runs, newest first.
+            models.Index(fields=["owner", "-created_at"], name="run_owner_created"),
+        ]
 
     def __str__(self) -> str:
         return f"Run #{self.pk} ({self.status})"
@@ -194,13 +219,16 @@ class Run(models.Model):
             return None
         return (self.finished_at or timezone.now()) - self.started_at
 
+    @property
+    def model(self) -> str:
+        return self.config.get("model", "")
+
     def usage(self) -> dict[str, int]:
-        return {
-            "requests": self.requests,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "total_tokens": self.total_tokens,
-        }
+        return {name: getattr(self, name) for name in self.USAGE_FIELDS}
+
+    @property
+    def trace_url(self) -> str:
+        return f"{TRACE_URL}{self.trace_id}" if self.trace_id else ""
 
     def state_payload(self) -> dict:
         """Everything the run's summary shows; stored as a `state` event at each change."""
@@ -211,6 +239,7 @@ class Run(models.Model):
             "structured": self.structured_output,
             "error": self.error,
             "usage": self.usage(),
+            "cost": None if self.cost is None else str(self.cost),
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
         }
@@ -334,6 +363,7 @@ class Approval(models.Model):
             "kind": self.kind,
             "kind_label": self.get_kind_display(),
             "kind_plural": self.PLURALS.get(self.kind, "calls"),
+            "requested_at": self.requested_at.isoformat() if self.requested_at else None,
             **self.detail,
         }
 
@@ -346,6 +376,7 @@ class Approval(models.Model):
             "reason": self.reason,
             "always": self.always,
             "note": note,
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
         }
 
 
@@ -387,6 +418,35 @@ class RunEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}#{self.seq} {self.kind}"
+
+
+class ModelPrice(models.Model):
+    """What a model costs, in US dollars per million tokens (editable in the admin). A run of a
+    model with no row here has no cost: the pages say "no price" rather than guess."""
+
+    model = models.CharField(max_length=200, unique=True)
+    input_per_million = models.DecimalField(max_digits=10, decimal_places=4)
+    cached_input_per_million = models.DecimalField(max_digits=10, decimal_places=4)
+    output_per_million = models.DecimalField(max_digits=10, decimal_places=4)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self) -> str:
+        return f"{self.model}: ${self.input_per_million} in / ${self.output_per_million} out per 1M"
+
+    def cost(self, usage: dict) -> Decimal:
+        """Cached input at the cached price, the rest of the input at the input price; output
+        (reasoning included: it is billed as output) at the output price."""
+        cached = min(usage.get("cached_input_tokens", 0), usage.get("input_tokens", 0))
+        fresh = usage.get("input_tokens", 0) - cached
+        dollars = (
+            fresh * self.input_per_million
+            + cached * self.cached_input_per_million
+            + usage.get("output_tokens", 0) * self.output_per_million
+        ) / Decimal(1_000_000)
+        return dollars.quantize(Decimal("0.000001"))
 
 
 class Worker(models.Model):

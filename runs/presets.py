@@ -27,19 +27,24 @@ REVIEW_RULES = (
 CODE_REVIEW_LANES = [
     (
         "Frontend",
-        "Frontend reviewer",
+        "Frontend runtime reviewer",
         "You review React front ends for correctness, security (XSS), accessibility and "
         "performance. " + REVIEW_RULES,
-        "Review the front end in frontend/ (App.jsx, api.js): bugs, XSS, effects, keys, "
-        "URL building.",
+        "Frontend runtime review: review the front end in frontend/ (App.jsx, api.js): bugs, "
+        "XSS, effects, keys, URL building. The dashboard then starts it (Vite) and returns a "
+        "screenshot of the running page.",
     ),
     (
         "Backend",
-        "Backend reviewer",
+        "Backend runtime reviewer",
         "You review Python web back ends for security (injection, secrets), data handling "
-        "and error paths. " + REVIEW_RULES,
-        "Review the Flask API in backend/ (app.py, db.py): SQL, transactions, secrets, debug "
-        "mode, input validation.",
+        "and error paths, by reading the code and by running it: start the API in your "
+        "sandbox, probe it with hostile requests (curl), stop it, and cite the responses you "
+        "observed. " + REVIEW_RULES,
+        "Backend runtime review: run the API in backend/ (python3 app.py, standard library "
+        "only) and probe it: a SQL-injection probe (?q='), a POST without fields, the /debug "
+        "page, a delete that should stick. Then review app.py and db.py: SQL, transactions, "
+        "secrets, debug mode, input validation.",
     ),
     (
         "Repository",
@@ -109,6 +114,7 @@ def launch_code_review(
                 manifest=manifest,
                 backend=backend,
                 description=f"{name}, in its own sandbox with the repository. {prompt}",
+                serves_preview=label == "Frontend",
             )
         )
     if mode == LaneGroup.Mode.AGENT:
@@ -124,8 +130,8 @@ def launch_code_review(
             **COORDINATOR_SETTINGS,
         )
         task = (
-            "Review the notes app (a Flask API and a React front end): call the frontend, "
-            "backend and repository reviewers, then return every finding."
+            "Review the notes app (a standard-library Python API and a React front end): call "
+            "the frontend, backend and repository reviewers, then return every finding."
         )
     else:
         name, instructions = COORDINATOR

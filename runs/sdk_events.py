@@ -1,7 +1,12 @@
 """Turn the SDK's stream events into the dashboard's event kinds.
 
 Kinds: agent, message_start, text_delta, message, reasoning_start, reasoning_delta, reasoning,
-tool_call, tool_output, usage (folded into the run's state by the executor).
+tool_call, tool_output, response (one model response: its timing and usage; the executor adds
+its cost and folds the usage into the run's).
+
+Timings for the timeline (runs/timeline.py): a response carries `started_at`/`ended_at` (when
+the model began and finished answering); a tool output carries its call's `started_at` and its
+own `ended_at`. Times are ISO 8601, UTC.
 """
 
 from __future__ import annotations
@@ -9,11 +14,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from agents import ItemHelpers
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent
 from django.conf import settings
+from django.utils import timezone
 
 from .images import images_in_output
 
@@ -36,6 +43,9 @@ class StreamNormaliser:
         self.tool_servers = tool_servers or {}  # MCP tool name -> server name
         self._open_messages: set[str] = set()
         self._open_reasoning: set[str] = set()
+        self._response_started: str | None = None
+        self._response_ended: datetime | None = None
+        self._call_started: dict[str, datetime] = {}
 
     def feed(self, event: Any) -> Iterator[tuple[str, dict[str, Any]]]:
         if isinstance(event, RawResponsesStreamEvent):
@@ -53,18 +63,20 @@ class StreamNormaliser:
         elif kind == "response.reasoning_summary_text.delta":
             yield from self._start(self._open_reasoning, "reasoning_start", data.item_id)
             yield "reasoning_delta", {"item": data.item_id, "delta": data.delta}
+        elif kind == "response.created":
+            self._response_started = _now()
         elif kind == "response.completed":
-            usage = data.response.usage
-            if usage is not None:
-                yield (
-                    "usage",
-                    {
-                        "requests": 1,
-                        "input_tokens": usage.input_tokens,
-                        "output_tokens": usage.output_tokens,
-                        "total_tokens": usage.total_tokens,
-                    },
-                )
+            self._response_ended = timezone.now()
+            ended = self._response_ended.isoformat()
+            payload: dict[str, Any] = {
+                "response": _get(data.response, "id", "") or "",
+                "model": _get(data.response, "model", "") or "",
+                "started_at": self._response_started or ended,
+                "ended_at": ended,
+            }
+            self._response_started = None
+            payload.update(response_usage(data.response.usage))
+            yield "response", payload
 
     @staticmethod
     def _start(opened: set[str], kind: str, item_id: str) -> Iterator[tuple[str, dict]]:
@@ -88,6 +100,7 @@ class StreamNormaliser:
             payload = self._tool_call(raw)
             if server := self.tool_servers.get(payload["tool"]):
                 payload["server"] = server
+            self._call_started[payload["call"]] = timezone.now()
             yield "tool_call", payload
         elif name == "tool_output":
             payload = {"call": _get(raw, "call_id") or _get(raw, "id") or ""}
@@ -100,6 +113,14 @@ class StreamNormaliser:
                 output = item.output if isinstance(item.output, str) else _jsonish(item.output)
             payload.update(_shell_result(output))
             payload["output"], payload["truncated"] = _clip(payload["output"])
+            ended = timezone.now()
+            started = self._call_started.pop(payload["call"], ended)
+            if "wall_time" in payload:
+                # The command's own clock: it ran that long before we saw its output (but not
+                # before the response that asked for it ended).
+                by_wall = ended - timedelta(seconds=payload["wall_time"])
+                started = max(min(started, by_wall), self._response_ended or by_wall)
+            payload["started_at"], payload["ended_at"] = started.isoformat(), ended.isoformat()
             yield "tool_output", payload
         elif name in {"handoff_requested", "handoff_occured"}:
             yield "note", {"text": name.replace("_", " ")}
@@ -128,6 +149,32 @@ class StreamNormaliser:
         else:
             payload["arguments"] = _jsonish(raw)
         return payload
+
+
+def _now() -> str:
+    return timezone.now().isoformat()
+
+
+def response_usage(usage: Any) -> dict[str, int]:
+    """One response's usage as the dashboard counts it (cached and reasoning tokens are parts of
+    the input and output counts, not additions to them)."""
+    if usage is None:
+        return {
+            "requests": 1,
+            "input_tokens": 0,
+            "cached_input_tokens": 0,
+            "output_tokens": 0,
+            "reasoning_tokens": 0,
+            "total_tokens": 0,
+        }
+    return {
+        "requests": 1,
+        "input_tokens": usage.input_tokens or 0,
+        "cached_input_tokens": _get(_get(usage, "input_tokens_details"), "cached_tokens", 0) or 0,
+        "output_tokens": usage.output_tokens or 0,
+        "reasoning_tokens": _get(_get(usage, "output_tokens_details"), "reasoning_tokens", 0) or 0,
+        "total_tokens": usage.total_tokens or 0,
+    }
 
 
 _SHELL_RESULT = re.compile(

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import (
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.fields.json import KT
 from django.utils.safestring import SafeString, mark_safe
 
 from sandboxes.models import Preview
@@ -14,7 +26,7 @@ from sandboxes.selectors import session_latest_screenshot
 from .event_html import log_html
 from .models import AgentConfig, Approval, Lane, LaneGroup, Run, RunEvent, Thread
 
-USAGE_FIELDS = ("requests", "input_tokens", "output_tokens", "total_tokens")
+USAGE_FIELDS = Run.USAGE_FIELDS
 
 
 def runs_of(user) -> QuerySet[Run]:
@@ -35,6 +47,10 @@ def session_has_active_run(session) -> bool:
 
 def agent_configs_of(user) -> QuerySet[AgentConfig]:
     return AgentConfig.objects.filter(owner=user)
+
+
+def threads_of(user) -> QuerySet[Thread]:
+    return Thread.objects.filter(owner=user)
 
 
 def lane_groups_of(user) -> QuerySet[LaneGroup]:
@@ -84,14 +100,26 @@ def run_log(run: Run) -> RunLog:
     )
 
 
-def usage_of(runs: QuerySet[Run] | Iterable[Run]) -> dict[str, int]:
-    """The usage of a set of runs, summed: a thread's turns, a version's history. The one place
-    that adds usage up (cost per model joins here)."""
+def usage_of(runs: QuerySet[Run] | Iterable[Run]) -> dict:
+    """The usage and cost of a set of runs, summed: a thread's turns, a version's history, a lane
+    group. The one place that adds usage up. `cost` is None when none of the runs that used
+    tokens has a price; `unpriced` counts those that have none (their cost is not in the sum)."""
     if isinstance(runs, QuerySet):
-        sums = runs.aggregate(**{name: Sum(name) for name in USAGE_FIELDS})
-        return {name: sums[name] or 0 for name in USAGE_FIELDS}
+        # Prefixed: an aggregate named like a field hides the field from the filter below.
+        sums = runs.aggregate(
+            **{f"sum_{name}": Sum(name) for name in USAGE_FIELDS},
+            sum_cost=Sum("cost"),
+            unpriced=Count("pk", filter=Q(cost=None, total_tokens__gt=0)),
+        )
+        usage = {name: sums[f"sum_{name}"] or 0 for name in USAGE_FIELDS}
+        usage["cost"], usage["unpriced"] = sums["sum_cost"], sums["unpriced"]
+        return usage
     runs = list(runs)
-    return {name: sum(getattr(run, name) for run in runs) for name in USAGE_FIELDS}
+    usage = {name: sum(getattr(run, name) for run in runs) for name in USAGE_FIELDS}
+    costs = [run.cost for run in runs if run.cost is not None]
+    usage["cost"] = sum(costs, Decimal(0)) if costs else None
+    usage["unpriced"] = sum(1 for run in runs if run.cost is None and run.total_tokens)
+    return usage
 
 
 def session_threads(session) -> QuerySet[Thread]:
@@ -121,3 +149,50 @@ def session_latest_run(session) -> Run | None:
 
 def approvals_of(user) -> QuerySet[Approval]:
     return Approval.objects.filter(run__owner=user).select_related("run")
+
+
+def run_filter_choices(user) -> dict[str, list[str]]:
+    """The models and agents the user's runs used (a filter's choices): two queries."""
+    runs = runs_of(user)
+    return {
+        name: sorted(
+            value
+            for value in runs.annotate(value=KT(f"config__{key}"))
+            .values_list("value", flat=True)
+            .distinct()
+            .order_by()
+            if value
+        )
+        for name, key in (("models", "model"), ("agents", "name"))
+    }
+
+
+def run_search(user, *, filters: dict, order: tuple[str, ...]) -> QuerySet[Run]:
+    """The runs page: one user's runs, filtered and ordered; each word of `q` must appear in
+    the prompt or the final output (case-insensitive)."""
+    runs = (
+        runs_of(user)
+        .select_related("session")
+        .annotate(
+            took=ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+        )
+    )
+    for word in (filters.get("q") or "").split()[:10]:
+        runs = runs.filter(Q(prompt__icontains=word) | Q(final_output__icontains=word))
+    if filters.get("status"):
+        runs = runs.filter(status=filters["status"])
+    if filters.get("model"):
+        runs = runs.filter(config__model=filters["model"])
+    if filters.get("agent"):
+        runs = runs.filter(config__name=filters["agent"])
+    if filters.get("session"):
+        runs = runs.filter(session_id=filters["session"])
+    if filters.get("since"):
+        runs = runs.filter(created_at__date__gte=filters["since"])
+    if filters.get("until"):
+        runs = runs.filter(created_at__date__lte=filters["until"])
+    nulls_last = [
+        F(name[1:]).desc(nulls_last=True) if name.startswith("-") else F(name).asc(nulls_last=True)
+        for name in order
+    ]
+    return runs.order_by(*nulls_last).defer("paused_state", "final_output")

@@ -125,7 +125,7 @@ async def run_end_awaiting(*, run: Run, status: str, error: str, decision: str) 
         if await Approval.objects.filter(
             pk=approval.pk, decision=Approval.Decision.PENDING
         ).aupdate(decision=decision, decided_at=timezone.now()):
-            approval.decision = decision
+            await approval.arefresh_from_db()
             await log.emit("approval_decided", approval.decision_payload(note=error))
     await log.emit_state()
     return True

@@ -4,7 +4,13 @@ from .views import agents, lanes, runs
 
 urlpatterns = [
     path("sessions/<int:session_pk>/runs/", runs.run_create, name="run_create"),
+    path("runs/", runs.run_list, name="run_list"),
+    path("runs/import/", runs.run_import, name="run_import"),
+    path("runs/<int:pk>/export.json", runs.run_export, name="run_export"),
+    path("runs/<int:pk>/replay.json", runs.run_replay, name="run_replay"),
+    path("threads/<int:pk>/export.json", runs.thread_export, name="thread_export"),
     path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
+    path("runs/<int:pk>/timeline/", runs.run_timeline_fragment, name="run_timeline"),
     path("runs/<int:pk>/cancel/", runs.run_cancel, name="run_cancel"),
     path("runs/<int:pk>/result.json", runs.run_result_json, name="run_result_json"),
     path("runs/<int:pk>/delete/", runs.run_delete, name="run_delete"),

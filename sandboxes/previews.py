@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import shlex
 import socket
 from pathlib import Path
@@ -34,6 +35,28 @@ logger = logging.getLogger(__name__)
 
 LOG_LIMIT = 64_000
 PROBE_SECONDS = 0.25
+# A command that serves an app from a folder of the workspace ("cd frontend && npm …"): its
+# node_modules are cached by that folder's package.json. Plain names only, never "..".
+APP_FOLDER = re.compile(r"^cd ((?:[\w-][\w.-]*)(?:/[\w-][\w.-]*)*) && ")
+APP_FOLDERS = ("frontend", "web", "client")
+
+
+def app_command(root: Path) -> str:
+    """The default dev-server command for a workspace: at its root when it has a package.json,
+    else in the first of frontend/, web/, client/ that has one (a full-stack repository)."""
+    if (root / "package.json").is_file():
+        return Preview.DEFAULT_COMMAND
+    for folder in APP_FOLDERS:
+        if (root / folder / "package.json").is_file():
+            return f"cd {folder} && {Preview.DEFAULT_COMMAND}"
+    return Preview.DEFAULT_COMMAND
+
+
+def app_root(root: Path, command: str) -> Path:
+    """Where the command's app (and its package.json) lives: the folder it cds into, or the
+    workspace."""
+    match = APP_FOLDER.match(command)
+    return root / match[1] if match else root
 
 
 def free_host_port() -> int:
@@ -143,8 +166,9 @@ async def _run_local(preview: Preview, log: PreviewLog) -> None:
     command = preview.command.format(host="127.0.0.1", port=host_port)
     # The key is taken before `npm install` writes a lockfile, so the next workspace with the
     # same package.json finds it.
-    key = await sync_to_async(modules_key)(root)
-    if note := await sync_to_async(warm_node_modules)(root, key):
+    app = app_root(root, command)
+    key = await sync_to_async(modules_key)(app)
+    if note := await sync_to_async(warm_node_modules)(app, key):
         log.write(note)
     log.write(f"$ {command}\n")
     path = log_path(preview)
@@ -180,7 +204,7 @@ async def _run_local(preview: Preview, log: PreviewLog) -> None:
         # Stopped while booting, possibly before its process group was recorded: stop wins.
         await stop_process_group(process.pid)
         return
-    await sync_to_async(remember_node_modules)(root, key)
+    await sync_to_async(remember_node_modules)(app, key)
 
 
 class LogFollower:

@@ -3,7 +3,7 @@ import json
 from django import template
 
 from lib.diffs import classify_lines
-from runs import structured
+from runs import formatting, structured
 
 from ..event_html import dom_id as _dom_id
 from ..selectors import run_log as _run_log
@@ -27,6 +27,11 @@ def run_log(run):
 def patch_lines(patch: str) -> list[tuple[str, str]]:
     """Classify apply_patch lines so the page can show them as a readable diff."""
     return classify_lines(patch)
+
+
+register.filter("dollars", formatting.dollars)
+register.filter("seconds", formatting.seconds)
+register.filter("response_seconds", formatting.response_seconds)
 
 
 @register.filter

@@ -45,6 +45,7 @@ def lane_group_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "tool_lanes": tool_lanes,
         "coordinator": coordinator,
         "coordinator_log": coordinator_log,
+        "group_usage": selectors.usage_of(runs),
         "group_active": any(r.is_active for r in runs),
     }
     return render(request, "runs/lane_group_detail.html", context)

@@ -5,23 +5,37 @@ from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.core.paginator import Paginator
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from comparisons import selectors as share_selectors
+from comparisons.forms import ShareForm
+from comparisons.views import share_links
 from lib.htmx import HtmxHttpRequest, htmx_redirect, htmx_refuse, htmx_target
 from lib.once import once_per_form
+from sandboxes.selectors import sessions_of
 from sandboxes.views.sessions import (
     get_session_for_user,
     render_session_page,
     session_preview_frame,
 )
 
-from .. import selectors, services
-from ..forms import FollowUpForm, RunForm
+from .. import export, selectors, services
+from ..event_log import render_event
+from ..forms import RUN_SORTS, FollowUpForm, RunFilterForm, RunForm, RunImportForm
 from ..models import Approval, Run, RunImage, Thread
 from ..templatetags.run_events import dom_id
+from ..timeline import run_timeline
 
 
 def _get_run_for_user(request: HttpRequest, pk: int) -> Run:
@@ -111,9 +125,39 @@ def thread_create(request: HtmxHttpRequest, session_pk: int) -> HttpResponse:
     return htmx_redirect(request, thread.get_absolute_url())
 
 
+RUNS_PER_PAGE = 50
+
+
+def run_list(request: HtmxHttpRequest) -> HttpResponse:
+    """Every run of the user in one table: filters, search, sort, pages. A fixed number of
+    queries whatever the number of runs (tests/runs/test_run_list.py counts them)."""
+    form = RunFilterForm(
+        request.GET or None,
+        sessions=sessions_of(request.user).select_related(None).only("pk", "name").order_by("name"),
+        **selectors.run_filter_choices(request.user),
+    )
+    filters = form.cleaned_data if form.is_valid() else {}
+    sort = filters.get("sort") or "newest"
+    runs = selectors.run_search(request.user, filters=filters, order=RUN_SORTS[sort])
+    page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode(), "sort": sort}
+    if htmx_target(request) == "run-table":
+        return render(request, "runs/_run_table.html", context)
+    return render(request, "runs/run_list.html", context)
+
+
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run_for_user(request, pk)
-    context = {"run": run, "session": run.session}
+    context = {
+        "run": run,
+        "session": run.session,
+        "timeline": run_timeline(run),
+        "live": True,
+        "share_form": ShareForm(),
+        "shares": share_links(request, share_selectors.shares_of(request.user).filter(run=run)),
+    }
     if run.thread_id is not None:
         last = selectors.thread_turns(run.thread).last()
         context |= {
@@ -121,12 +165,83 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "is_last_turn": last is not None and last.pk == run.pk,
             "turns": run.thread.runs.count(),
             "follow_up_form": FollowUpForm(initial={"approvals": run.config.get("approvals", [])}),
+            "thread_shares": share_links(
+                request, share_selectors.shares_of(request.user).filter(thread=run.thread)
+            ),
         }
     if run.session is not None:
         context["preview"] = session_preview_frame(request, run.session)["preview"]
     if htmx_target(request) == "run-follow-up":
         return render(request, "runs/_run_follow_up.html", context)
     return render(request, "runs/run_detail.html", context)
+
+
+def run_timeline_fragment(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run's timeline alone: the run page swaps it in as the run streams."""
+    run = _get_run_for_user(request, pk)
+    context = {"run": run, "timeline": run_timeline(run), "live": True}
+    return render(request, "runs/_timeline_body.html", context)
+
+
+def _download(chunks, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        (chunk.encode() async for chunk in chunks), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+async def run_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The run as JSON (config, prompt, every event, usage, cost, timings; no secret), streamed."""
+    user = await request.auser()
+    run = await aget_object_or_404(Run, pk=pk, owner=user)
+    return _download(export.run_export(run), f"run-{run.pk}.json")
+
+
+async def thread_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """A whole conversation: each of its turns as a run export, in order."""
+    user = await request.auser()
+    thread = await aget_object_or_404(Thread, pk=pk, owner=user)
+    runs = [run async for run in selectors.thread_turns(thread)]
+    return _download(export.thread_export(thread, runs), f"conversation-{thread.pk}.json")
+
+
+@once_per_form
+def run_import(request: HtmxHttpRequest) -> HttpResponse:
+    """Upload an export: it becomes a read-only run (a conversation: one per turn)."""
+    form = RunImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        if upload.size > export.IMPORT_LIMIT_BYTES:
+            form.add_error("file", f"The file is over {export.IMPORT_LIMIT_BYTES // 2**20} MB.")
+        else:
+            try:
+                runs = export.runs_import(owner=request.user, data=upload.read())
+            except export.ImportRefused as error:
+                form.add_error("file", str(error))
+            else:
+                if len(runs) > 1:
+                    messages.success(request, f"Imported {len(runs)} runs (one per turn).")
+                return redirect(runs[0].get_absolute_url())
+    status = 400 if form.errors else 200
+    return render(request, "runs/run_import.html", {"form": form}, status=status)
+
+
+def run_replay(request: HttpRequest, pk: int) -> JsonResponse:
+    """A finished run's log for the page's replay: each event with its time and its fragment."""
+    run = _get_run_for_user(request, pk)
+    if run.is_active:
+        return JsonResponse({"error": "The run is still going: watch it live."}, status=409)
+    events = [
+        {
+            "seq": event.seq,
+            "kind": event.kind,
+            "at": event.created_at.timestamp() * 1000,
+            "html": render_event(event),
+        }
+        for event in selectors.run_events(run).iterator(chunk_size=1000)
+    ]
+    return JsonResponse({"events": events})
 
 
 def run_result_json(request: HttpRequest, pk: int) -> HttpResponse:

@@ -24,8 +24,9 @@ BUILTIN_STARTERS = [
         "slug": "fullstack-sample",
         "name": "Full-stack sample repo (notes app)",
         "description": (
-            "A small React + Flask notes app with a few real problems left in it; the "
-            "full-stack code review preset reviews it with frontend, backend and repo lanes."
+            "A small React + Python (standard library) notes app with a few real problems left "
+            "in it; the full-stack code review preset reviews it with frontend, backend and "
+            "repo lanes."
         ),
     },
     {

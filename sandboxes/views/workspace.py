@@ -35,7 +35,7 @@ class SandboxUnreachable(workspace.WorkspaceError):
     status = 502
 
 
-def _call(function, *args):
+def call_workspace(function, *args):
     """Run a workspace service from a sync view; any failure becomes a WorkspaceError."""
     try:
         return async_to_sync(function)(*args)
@@ -75,14 +75,14 @@ def _render(
 
 def _read(session: SandboxSession, path: str) -> tuple[workspace.FileView | None, str, int]:
     try:
-        return _call(workspace.read_file, session, path), "", 200
+        return call_workspace(workspace.read_file, session, path), "", 200
     except workspace.WorkspaceError as error:
         return None, str(error), error.status
 
 
 def _files_page(request: HttpRequest, session: SandboxSession, path: str) -> HttpResponse:
     try:
-        tree = _call(workspace.tree, session)
+        tree = call_workspace(workspace.tree, session)
     except workspace.WorkspaceError as error:
         return _render(request, session, "files", status=error.status, error=str(error))
     file, file_error, status = _read(session, path) if path else (None, "", 200)
@@ -112,7 +112,7 @@ def workspace_file(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def workspace_diff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     session = get_session_for_user(request, pk)
     try:
-        changes = _call(workspace.changes, session)
+        changes = call_workspace(workspace.changes, session)
     except workspace.WorkspaceError as error:
         return _render(request, session, "changes", status=error.status, error=str(error))
     return _render(request, session, "changes", changes=changes)

@@ -58,6 +58,7 @@ __all__ = [
     "WorkspaceError",
     "WorkspaceUnavailable",
     "amount",
+    "between",
     "changes",
     "check_available",
     "check_command",
@@ -119,6 +120,22 @@ async def read_file(session: SandboxSession, path: str) -> FileView:
     return file_view(path, data, size)
 
 
+async def _diffs(workspace, original: dict[str, bytes]) -> list[FileDiff]:
+    """Each file of an opened workspace that differs from `original` (path -> bytes)."""
+    files = []
+    for change in await workspace.changed_files(original):
+        path, kind = change["path"], change["change"]
+        new, note = None, ""
+        if kind != "deleted":
+            try:
+                new, _ = await workspace.read(path, DIFF_LIMIT + 1)
+            except WorkspaceError as error:
+                note = str(error)
+        if (diff := file_diff(path, kind, original.get(path), new, note)) is not None:
+            files.append(diff)
+    return files
+
+
 async def changes(session: SandboxSession) -> Changes:
     """Each file the agents added, modified or deleted since the starter, as a diff."""
     await check_available(session)
@@ -126,19 +143,29 @@ async def changes(session: SandboxSession) -> Changes:
     if manifest is None:
         return Changes(manifest_name="", files=[], manifest_missing=True)
     original = await sync_to_async(manifest.file_contents)()
-    files = []
     async with _opened(session) as workspace:
-        for change in await workspace.changed_files(original):
-            path, kind = change["path"], change["change"]
-            new, note = None, ""
-            if kind != "deleted":
-                try:
-                    new, _ = await workspace.read(path, DIFF_LIMIT + 1)
-                except WorkspaceError as error:
-                    note = str(error)
-            if (diff := file_diff(path, kind, original.get(path), new, note)) is not None:
-                files.append(diff)
+        files = await _diffs(workspace, original)
     return Changes(manifest_name=manifest.name, files=files)
+
+
+async def between(first: SandboxSession, second: SandboxSession) -> Changes:
+    """What differs from `first`'s workspace to `second`'s, file by file (two versions of one
+    starter, say). `first`'s files are its starter's with its own changes applied, so only
+    what either changed is ever read."""
+    await check_available(first)
+    await check_available(second)
+    manifest = await Manifest.objects.filter(pk=first.manifest_id).afirst()
+    starter = await sync_to_async(manifest.file_contents)() if manifest else {}
+    contents = dict(starter)
+    async with _opened(first) as workspace:
+        for change in await workspace.changed_files(starter):
+            if change["change"] == "deleted":
+                contents.pop(change["path"], None)
+            else:
+                contents[change["path"]], _ = await workspace.read(change["path"], DIFF_LIMIT + 1)
+    async with _opened(second) as workspace:
+        files = await _diffs(workspace, contents)
+    return Changes(manifest_name=first.name, files=files)
 
 
 async def zip_file(session: SandboxSession) -> IO[bytes]:

@@ -12,6 +12,7 @@
 (function () {
   "use strict";
   const REFUSED = 4403;
+  const PROGRESS_MS = 1000;
 
   function start(root) {
     if (root.runStream) return;
@@ -45,6 +46,20 @@
     const following = () => !log || log.scrollHeight - log.scrollTop - log.clientHeight < 40;
     if (log && lastSeq) log.scrollTop = log.scrollHeight;
 
+    // The run's timeline refreshes itself on "run-progress-<id>": at most once a second, and
+    // always once after the last events (htmx's own throttle would drop that last one).
+    let progressTimer = null;
+    let progressAt = 0;
+    function progress() {
+      if (!root.dataset.runId || progressTimer) return;
+      const wait = Math.max(0, PROGRESS_MS - (Date.now() - progressAt));
+      progressTimer = setTimeout(() => {
+        progressTimer = null;
+        progressAt = Date.now();
+        document.body.dispatchEvent(new CustomEvent("run-progress-" + root.dataset.runId));
+      }, wait);
+    }
+
     function apply(events) {
       let html = "";
       for (const event of events) {
@@ -58,6 +73,7 @@
         if (follow && log) log.scrollTop = log.scrollHeight;
         if (hint) hint.hidden = true;
         root.dataset.lastSeq = String(lastSeq);
+        progress();
         announce();
       }
     }
@@ -109,6 +125,20 @@
       else start(root);
     });
   }
+
+  // A timeline bar scrolls to its step in the log, and marks it for a moment.
+  document.addEventListener("click", (event) => {
+    const bar = event.target.closest("a.tl-bar[data-seq]");
+    if (!bar) return;
+    const step = document.getElementById(bar.getAttribute("href").slice(1));
+    if (!step) return;
+    event.preventDefault();
+    step.scrollIntoView({ block: "center", behavior: "smooth" });
+    step.classList.remove("ev-flash");
+    void step.offsetWidth;
+    step.classList.add("ev-flash");
+    history.replaceState(null, "", bar.getAttribute("href"));
+  });
 
   document.addEventListener("DOMContentLoaded", () => {
     startAll(document);

@@ -85,8 +85,9 @@ def shots(page: Page, name: str, focus=None) -> None:
     page.set_viewport_size(WIDE)
 
 
-def test_agent_led_code_review_lists_the_planted_bugs_with_file_and_line(alice_page: Page):
-    page = alice_page
+@pytest.mark.usefixtures("npm_works")
+def test_agent_led_code_review_lists_the_planted_bugs_with_file_and_line(alice: Page):
+    page = alice
     page.add_init_script(WATCH_JS)
     page.set_viewport_size(WIDE)
     launch(page, "Full-stack code review", "launch-code-review")
@@ -105,7 +106,8 @@ def test_agent_led_code_review_lists_the_planted_bugs_with_file_and_line(alice_p
         expect(lane.get_by_test_id("lane-call")).to_have_count(1)
     shots(page, "agent-review-01-streaming")
 
-    coordinator.locator("[data-run-finished]").wait_for(timeout=GROUP_TIMEOUT)
+    # The frontend lane's call waits for its preview (npm install, Vite) before it answers.
+    coordinator.locator("[data-run-finished]").wait_for(timeout=PREVIEW_TIMEOUT)
     expect(coordinator.get_by_test_id("run-status")).to_have_text("Succeeded")
     for lane in lanes.all():
         expect(lane.get_by_test_id("run-status")).to_have_text("Succeeded")
@@ -121,8 +123,17 @@ def test_agent_led_code_review_lists_the_planted_bugs_with_file_and_line(alice_p
         "Debug mode": ("backend/app.py", line_of("backend/app.py", "debug=True")),
         "A secret is hard-coded": ("backend/app.py", line_of("backend/app.py", "SECRET_KEY")),
         "SQL is built from strings": ("backend/app.py", line_of("backend/app.py", "LIKE '%{")),
-        "Missing input validation": ("backend/app.py", line_of("backend/app.py", "get_json()")),
+        "Missing input validation:": ("backend/app.py", line_of("backend/app.py", "get_json()")),
         "stored XSS": ("frontend/src/App.jsx", line_of("frontend/src/App.jsx", "dangerously")),
+        # What the backend lane saw when it ran the API and probed it.
+        "GET /api/notes?q=' returned 500 with a traceback": (
+            "backend/app.py",
+            line_of("backend/app.py", "LIKE '%{"),
+        ),
+        "returned 204 but the note is still listed": (
+            "backend/app.py",
+            line_of("backend/app.py", 'execute("DELETE'),
+        ),
     }
     for finding, (file, line) in planted.items():
         row = rows.filter(has_text=finding)
@@ -130,6 +141,24 @@ def test_agent_led_code_review_lists_the_planted_bugs_with_file_and_line(alice_p
         expect(row.locator("td").nth(2)).to_have_text(file)
         expect(row.locator("td").nth(3)).to_have_text(str(line))
     expect(rows.first.locator(".sev")).to_have_text("high")
+    # The frontend lane started the sample's front end and the coordinator got its picture.
+    frontend = lanes.nth(0)
+    expect(frontend.get_by_test_id("lane-preview")).to_contain_text("Preview ready")
+    thumb = frontend.get_by_test_id("lane-thumbnail")
+    expect(thumb).to_be_visible(timeout=30_000)
+    thumb.evaluate("(img) => img.complete || new Promise((r) => img.onload = r)")
+    assert thumb.evaluate("(img) => img.naturalWidth") == 1280
+    (ARTIFACTS / "agent-review-frontend-screenshot.png").write_bytes(
+        page.request.get(thumb.get_attribute("src")).body()
+    )
+    expect(coordinator.get_by_test_id("tool-image")).to_have_count(1)
+    expect(coordinator).to_contain_text("Screenshot of the running app from: Frontend.")
+    for other in (lanes.nth(1), lanes.nth(2)):
+        expect(other.get_by_test_id("lane-thumbnail")).to_have_count(0)
+    # The backend lane's column shows the probe's real answers.
+    backend_log = lanes.nth(1).locator("ol.log")
+    expect(backend_log).to_contain_text("HTTP/1.0 500 Internal Server Error")
+    expect(backend_log).to_contain_text("sqlite3.OperationalError")
     export = coordinator.get_by_test_id("export-json")
     with page.expect_download() as download:
         export.click()

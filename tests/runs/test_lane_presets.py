@@ -6,6 +6,7 @@ layout and a winner is picked."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,7 +17,7 @@ import sandboxes.tasks
 from runs import presets
 from runs.demo import landing
 from runs.lanes import LaneGroupRefused, lane_group_execute
-from runs.models import Lane, LaneGroup, Run
+from runs.models import Lane, LaneGroup, Run, RunEvent
 from runs.structured import output_problems
 from sandboxes.models import Preview
 from sandboxes.starters import seed_builtin_starters
@@ -54,7 +55,10 @@ async def execute(group: LaneGroup) -> tuple[Run, list[Run]]:
     return coordinator, calls
 
 
-async def test_the_agent_led_code_review_finds_the_planted_bugs_with_file_and_line(alice):
+async def test_the_agent_led_code_review_finds_the_planted_bugs_with_file_and_line(
+    alice, boots, settings
+):
+    settings.LANE_PREVIEW_WAIT_SECONDS = 0  # the frontend's preview boot is recorded, not run
     await sync_to_async(seed_builtin_starters)()
     group = await sync_to_async(presets.launch_code_review)(owner=alice, model="demo")
     assert group.mode == LaneGroup.Mode.AGENT
@@ -66,9 +70,21 @@ async def test_the_agent_led_code_review_finds_the_planted_bugs_with_file_and_li
     assert sorted(r.lane_label for r in calls) == ["Backend", "Frontend", "Repository"]
     assert all(r.status == Run.Status.SUCCEEDED for r in calls), [r.error for r in calls]
     assert max(r.started_at for r in calls) < min(r.finished_at for r in calls)
+    # The frontend lane serves the sample's Vite app from frontend/ (a real boot and screenshot
+    # are tests/e2e/test_agent_lanes.py's); the others serve nothing.
+    [preview] = [p async for p in Preview.objects.filter(session__lanes__group=group)]
+    assert preview.command.startswith("cd frontend && npm install") and len(boots) == 1
+    assert await Lane.objects.filter(session=preview.session_id, label="Frontend").aexists()
     result = coordinator.structured_output
     assert output_problems(coordinator.config["output_schema"], result) == []
-    rows = {(f["file"], f["line"]): f for f in result["findings"]}
+    rows = {}  # (file, line) -> its findings (a line may hold a static and a runtime one)
+    for found in result["findings"]:
+        rows.setdefault((found["file"], found["line"]), []).append(found)
+
+    def finding(where, words):
+        [row] = [f for f in rows[where] if words in f["finding"]]
+        return row
+
     planted = {
         "debug mode": ("backend/app.py", line_of("backend/app.py", "debug=True")),
         "hard-coded secret": ("backend/app.py", line_of("backend/app.py", "SECRET_KEY")),
@@ -78,11 +94,10 @@ async def test_the_agent_led_code_review_finds_the_planted_bugs_with_file_and_li
     }
     for bug, where in planted.items():
         assert where in rows, (bug, where, sorted(rows))
-    assert rows[planted["debug mode"]]["severity"] == "high"
-    assert "Debug mode" in rows[planted["debug mode"]]["finding"]
-    assert "SQL" in rows[planted["SQL built from strings"]]["finding"]
+    assert finding(planted["debug mode"], "Debug mode")["severity"] == "high"
+    assert finding(planted["SQL built from strings"], "SQL is built from strings")
     # The secret was found by two lanes; it is one row naming both.
-    assert rows[planted["hard-coded secret"]]["lane"] == "Backend, Repository"
+    assert finding(planted["hard-coded secret"], "hard-coded")["lane"] == "Backend, Repository"
     # Most severe first.
     order = {"high": 0, "medium": 1, "low": 2}
     severities = [order[f["severity"]] for f in result["findings"]]
@@ -90,12 +105,67 @@ async def test_the_agent_led_code_review_finds_the_planted_bugs_with_file_and_li
     assert "Offline demo" in result["summary"]
 
 
+async def test_the_backend_runtime_lane_runs_the_api_and_reports_what_it_answered(
+    alice, boots, settings
+):
+    """The backend lane starts the sample API in its sandbox, probes it over HTTP, stops it:
+    the real responses are in its log, and its findings cite them, including one that only a
+    running server shows (a delete answered 204 that does not stick)."""
+    settings.LANE_PREVIEW_WAIT_SECONDS = 0
+    await sync_to_async(seed_builtin_starters)()
+    group = await sync_to_async(presets.launch_code_review)(owner=alice, model="demo")
+
+    coordinator, calls = await execute(group)
+
+    assert coordinator.status == Run.Status.SUCCEEDED, coordinator.error
+    [backend] = [r for r in calls if r.lane_label == "Backend"]
+    log = "\n".join(
+        [
+            json.dumps(e.payload, ensure_ascii=False)
+            async for e in RunEvent.objects.filter(run=backend).order_by("seq")
+        ]
+    )
+    # The probe command's output, as the server answered it.
+    assert "=== started: PORT=" in log
+    assert "HTTP/1.0 500 Internal Server Error" in log
+    assert "sqlite3.OperationalError: unrecognized token" in log
+    assert "KeyError: 'title'" in log
+    assert '\\"SECRET_KEY\\": \\"dev-secret-change-me\\"' in log  # the /debug page's JSON
+    assert "HTTP/1.0 204 No Content" in log
+    assert "=== stopped" in log
+
+    runtime = {
+        (f["file"], f["line"]): f["finding"]
+        for f in coordinator.structured_output["findings"]
+        if "runtime" in f["finding"].lower() and f["lane"] == "Backend"
+    }
+    sql = line_of("backend/app.py", "LIKE '%{")
+    assert "GET /api/notes?q=' returned 500 with a traceback" in runtime[("backend/app.py", sql)]
+    assert "unrecognized token" in runtime[("backend/app.py", sql)]
+    body = line_of("backend/app.py", "= self.get_json()")
+    assert (
+        "POST /api/notes with {} returned 500 (KeyError: 'title')"
+        in runtime[("backend/app.py", body)]
+    )
+    assert (
+        "GET /debug returned 200"
+        in runtime[("backend/app.py", line_of("backend/app.py", '"/debug"'))]
+    )
+    assert (
+        f"{len(runtime)} of them observed on the running app"
+        in (coordinator.structured_output["summary"])
+    )
+    # Only observable at runtime: no static rule says a delete does not stick.
+    delete = line_of("backend/app.py", 'execute("DELETE')
+    assert "returned 204 but the note is still listed" in runtime[("backend/app.py", delete)]
+
+
 async def test_the_demo_reviewer_reads_the_file_as_it_is_not_a_fixed_answer(alice):
     """Fix one bug and move another in the lane's sandbox: the findings follow the file."""
     from runs.demo.scripts.review import findings_in, parse_numbered
 
     source = (SAMPLE / "backend/app.py").read_text()
-    edited = "# a comment\n# another\n" + source.replace("app.run(debug=True)", "app.run()")
+    edited = "# a comment\n# another\n" + source.replace(", debug=True)", ")")
     numbered = "\n".join(f"backend/app.py:{n}:{t}" for n, t in enumerate(edited.splitlines(), 1))
     found = findings_in(parse_numbered("Output:\n" + numbered), "code")
     assert not [f for f in found if "Debug" in f.finding]

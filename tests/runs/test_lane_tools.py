@@ -430,8 +430,13 @@ async def test_a_direction_whose_preview_fails_says_so_without_a_screenshot(
         "coordinator",
         [calls_step(("lane_split", "Build it", "s")), answer_step("No picture.")],
     )
-    # The notes sample has no package.json at its root: `npm run dev` there fails.
+    # Without its frontend's package.json the notes sample has none at all: `npm run dev`
+    # fails.
     group = await directions_group(alice, fullstack)
+    lane = await Lane.objects.select_related("session").aget(group=group, label="Split")
+    await session_start(session_id=lane.session_id)
+    await lane.session.arefresh_from_db()
+    (Path(lane.session.workspace_root) / "frontend/package.json").unlink()
 
     coordinator, _ = await execute(group)
 

@@ -452,7 +452,12 @@ def test_the_presets_page_launches_the_code_review_agent_led(client, alice, full
         AgentConfig.objects.filter(owner=alice, preset=presets.CODE_REVIEW).values_list(
             "name", flat=True
         )
-    ) == {"Frontend reviewer", "Backend reviewer", "Repository tree reviewer", "Review lead"}
+    ) == {
+        "Frontend runtime reviewer",
+        "Backend runtime reviewer",
+        "Repository tree reviewer",
+        "Review lead",
+    }
 
     page = client.get(response.url).content.decode()
     assert page.count('data-testid="lane"') == 3
@@ -507,10 +512,12 @@ async def test_the_code_review_preset_with_the_demo_model_end_to_end(alice, full
     # The demo reviewers read their part of the sample repository in their own sandboxes and
     # report findings with file:line.
     front, back, repo = (run.final_output for run in lanes)
-    assert "Reviewed 5 file(s): frontend/" in front and "frontend/src/App.jsx:" in front, front
+    assert "Reviewed 6 file(s): frontend/" in front and "frontend/src/App.jsx:" in front, front
     assert "backend/app.py:" in back and "Debug mode" in back, back
     assert "backend/requirements.txt:1" in repo, repo
-    assert all(run.requests == 3 for run in lanes)
+    # Look, read, answer; the backend lane also runs and probes the API before it answers.
+    assert [run.requests for run in lanes] == [3, 4, 3]
+    assert "GET /api/notes?q=' returned 500 with a traceback" in back, back
     for label in ("Frontend", "Backend", "Repository"):
         assert label in coordinator.final_output, coordinator.final_output
     assert coordinator.final_output.startswith("Offline demo synthesis")

@@ -326,5 +326,8 @@ def test_a_lane_call_comes_with_the_page_in_its_lane_s_column(client, alice, dir
     assert live_panel in split_column
     assert page.count('data-testid="lane-call"') == 1
     log = page.split(f'id="run-{coordinator.pk}-log"')[1].split("</ol>")[0]
-    assert 'class="ev ev-lane-call" data-seq="1"' in log and f"run #{called.pk}" in log
+    assert (
+        f'class="ev ev-lane-call" id="run-{coordinator.pk}-ev-1" data-seq="1"' in log
+        and f"run #{called.pk}" in log
+    )
     assert 'data-last-seq="1"' in page

@@ -289,3 +289,19 @@ async def test_a_stop_during_boot_before_the_pid_is_known_still_ends_the_server(
     assert preview.status == Preview.Status.STOPPED
     assert preview.pid is not None  # it had started...
     assert await wait_until_gone(preview.pid) == []  # ...and the stop still ended it
+
+
+def test_a_full_stack_workspace_serves_the_app_in_its_frontend_folder(tmp_path):
+    """No package.json at the root but one in frontend/: the dev server runs there, and its
+    node_modules are cached by that folder's package.json; a ".." never leaves the workspace."""
+    from sandboxes.previews import app_command, app_root
+
+    (tmp_path / "frontend").mkdir()
+    (tmp_path / "frontend/package.json").write_text("{}")
+    command = app_command(tmp_path)
+    assert command == f"cd frontend && {Preview.DEFAULT_COMMAND}"
+    assert app_root(tmp_path, command) == tmp_path / "frontend"
+    assert app_root(tmp_path, "cd ../elsewhere && npm run dev") == tmp_path
+    (tmp_path / "package.json").write_text("{}")
+    assert app_command(tmp_path) == Preview.DEFAULT_COMMAND
+    assert app_root(tmp_path, Preview.DEFAULT_COMMAND) == tmp_path

@@ -146,6 +146,11 @@ def _review(schema: dict[str, Any], results: list[str]) -> dict[str, Any]:
         f"{len(rows)} distinct finding(s) from {len(results)} lane(s): {counts['high']} high, "
         f"{counts['medium']} medium, {counts['low']} low."
     )
+    observed = [f for f in rows if "runtime" in f["finding"].lower()]
+    if observed:
+        summary += f" {len(observed)} of them observed on the running app."
+    if seen := [_label(r) for r in results if IMAGE_MARK in r]:
+        summary += f" Screenshot of the running app from: {', '.join(seen)}."
     if failed:
         summary += f" Lanes that did not report: {', '.join(failed)}."
     answer = {"summary": f"{summary} {LABEL}", "findings": findings}

@@ -17,9 +17,12 @@ from agents.items import TResponseOutputItem
 
 from ..responses import exec_call, message_item, reasoning_item
 from ..turn import Turn, command_output, listed_files
+from .review_runtime import parse_probes, probe_command, runtime_findings
 from .workspace import LABEL, LOOK
 
 LOOK_CALL, READ_CALL, ANSWER = "demo-review-look", "demo-review-read", "demo-review-answer"
+PROBE_CALL = "demo-review-probe"
+RUNTIME_WORDS = {"probe", "probes", "runtime"}
 MAX_FILES = 14
 SOURCE_SUFFIXES = (".py", ".js", ".jsx", ".ts", ".tsx", ".html", ".json", ".txt", ".md", ".toml")
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
@@ -94,7 +97,7 @@ def _writes_without_commit(lines: Lines) -> Iterator[int]:
 def _unchecked_json(lines: Lines) -> Iterator[int]:
     """A JSON body read and indexed without any check of its fields."""
     for index, (n, text) in enumerate(lines):
-        if match := re.search(r"(\w+)\s*=\s*request\.get_json\(\)", text):
+        if match := re.search(r"(\w+)\s*=\s*(?:request|self)\.get_json\(\)", text):
             name = match[1]
             body = [later for _, later in lines[index + 1 : index + 12]]
             checked = any(re.search(rf"\bif\b.*\b{name}\b|validate|schema", b) for b in body)
@@ -116,7 +119,7 @@ RULES = [
     Rule(
         (".py",),
         "high",
-        "Debug mode is on (debug=True): the Werkzeug debugger runs any code a visitor sends.",
+        "Debug mode is on (debug=True): errors answer with tracebacks, debug pages are served.",
         "Read debug from the environment and keep it off in production.",
         _each(r"debug\s*=\s*True"),
     ),
@@ -192,7 +195,7 @@ RULES = [
         ("requirements.txt",),
         "low",
         "A dependency is not pinned: installs differ from machine to machine.",
-        "Pin exact versions (flask==3.1.2), ideally with hashes.",
+        "Pin exact versions (pytest==8.4.2), ideally with hashes.",
         _each(r"^\s*[A-Za-z][\w.-]*\s*$"),
         scopes=("repo",),
     ),
@@ -218,6 +221,12 @@ def scope_of(request: str) -> tuple[str, str]:
         if words & {"tree", "readme", "changelog", "dependency", "dependencies", "gitignore"}:
             return "", "repo"
     return "", "code"
+
+
+def wants_runtime(request: str) -> bool:
+    """A lane asked to run and probe what it reviews (its own part of the request)."""
+    own = request.strip().rsplit("\n\n", 1)[-1]
+    return bool(set(re.findall(r"[a-z]+", own.lower())) & RUNTIME_WORDS)
 
 
 def chosen_files(files: list[str], request: str) -> list[str]:
@@ -267,8 +276,21 @@ def plan(turn: Turn) -> list[TResponseOutputItem]:
         quoted = " ".join(shlex.quote(f) for f in chosen)
         return [exec_call(f"grep -n '' {quoted}", READ_CALL)]
     read = parse_numbered(outputs[READ_CALL])
-    _, scope = scope_of(turn.request)
+    prefix, scope = scope_of(turn.request)
+    runtime = prefix == "backend/" and wants_runtime(turn.request)
+    if runtime and PROBE_CALL not in outputs:
+        intent = "Run the API in backend/, probe it with hostile requests, then stop it."
+        return [
+            reasoning_item(intent, f"{PROBE_CALL}-plan"),
+            exec_call(probe_command(), PROBE_CALL),
+        ]
     findings = findings_in(read, scope)
+    if runtime:
+        observed = runtime_findings(read, parse_probes(outputs[PROBE_CALL]))
+        findings = sorted(
+            findings + [Finding(s, f, n, text, fix) for s, (f, n), text, fix in observed],
+            key=lambda f: (SEVERITY_ORDER[f.severity], f.file, f.line),
+        )
     lines = [
         f"Reviewed {len(read)} file(s): {', '.join(read)} "
         f"({sum(len(v) for v in read.values())} lines)."
