@@ -191,6 +191,16 @@ class HomepageForm(CodeReviewForm):
 
 class DeepResearchForm(PresetForm):
     question = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    angles = forms.CharField(
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "How tools are defined\nHow runs are traced"}
+        ),
+        required=False,
+        max_length=4000,
+        label="Research angles (optional, one a line)",
+        help_text="Two or more: one researcher lane per angle, each in its own notes sandbox, "
+        "and a research lead that calls them in parallel and merges their findings and sources.",
+    )
     builtin_docs = forms.BooleanField(
         required=False,
         initial=True,
@@ -216,6 +226,17 @@ class DeepResearchForm(PresetForm):
 
     def clean_mcp_headers(self) -> dict[str, str]:
         return parse_header_lines(self.cleaned_data["mcp_headers"])
+
+    def clean_angles(self) -> list[str]:
+        from .lanes import MAX_LANES
+        from .presets import research_angles
+
+        angles = research_angles(self.cleaned_data["angles"])
+        if len(angles) > MAX_LANES:
+            raise forms.ValidationError(
+                f"Give at most {MAX_LANES} angles, one a line (you gave {len(angles)})."
+            )
+        return angles
 
     def e2b_settings(self) -> dict[str, dict[str, str]]:
         data = self.cleaned_data

@@ -76,6 +76,15 @@ RESEARCHER_INSTRUCTIONS = (
     "sourced summary: each claim followed by the number of its source, then a list of the "
     "sources you fetched (title and URL). Cite only what you fetched."
 )
+RESEARCH_LEAD = (
+    "Research lead",
+    "You lead a research. Each researcher is a tool bound to its own notes sandbox and the "
+    "search servers, and studies one angle of the question: call every researcher, in "
+    "parallel, with the question and its angle (it sees nothing but your input). Then write "
+    "one answer that merges their findings, each claim followed by the number of its source, "
+    "and one numbered Sources list: the union of the sources the researchers fetched (title "
+    "and URL). Cite only what they fetched; say which researchers did not report.",
+)
 
 
 def _config(owner, preset: str, name: str, model: str, instructions: str, **extra) -> AgentConfig:
@@ -229,24 +238,50 @@ def launch_homepage_directions(
     )
 
 
+def research_angles(text: str) -> list[str]:
+    """The angles of a deep research, one a line (blank lines and repeats dropped)."""
+    angles: list[str] = []
+    for line in text.splitlines():
+        if (angle := " ".join(line.split())) and angle not in angles:
+            angles.append(angle)
+    return angles
+
+
+def _angle_label(angle: str, taken: set[str]) -> str:
+    base = angle if len(angle) <= 40 else angle[:40].rsplit(" ", 1)[0] + "…"
+    label, n = base, 2
+    while label in taken:
+        label, n = f"{base} ({n})", n + 1
+    taken.add(label)
+    return label
+
+
 @transaction.atomic
 def launch_deep_research(
     *,
     owner,
     model: str,
     question: str,
+    angles: list[str] | None = None,
     mcp_url: str = "",
     mcp_headers: dict[str, str] | None = None,
     e2b_settings: dict[str, dict[str, str]] | None = None,
     builtin_docs: bool | None = None,
-) -> Run:
+) -> Run | LaneGroup:
     """A research agent with MCP search/browse servers, working in a notes sandbox.
 
     `builtin_docs`: attach the built-in offline docs server (search, fetch over the bundled
-    corpus); by default when no other server is given, so the preset runs with no key."""
+    corpus); by default when no other server is given, so the preset runs with no key.
+    `angles`: with two or more, an agent-led lane group instead of one run: one researcher lane
+    per angle (its own notes sandbox, the same servers; the angle is its tool's description)
+    and a research lead that calls them in parallel and merges their findings and sources. One
+    angle narrows the single run's question."""
     from .mcp import e2b_gateway_settings
     from .tasks import run_after_session_start_task
 
+    angles = angles or []
+    if len(angles) > MAX_LANES:
+        raise LaneGroupRefused(f"Give at most {MAX_LANES} angles (one a line).")
     servers = []
     if builtin_docs or (builtin_docs is None and not mcp_url and not e2b_settings):
         servers.append(builtin_server_spec())
@@ -267,12 +302,25 @@ def launch_deep_research(
     config.instructions = RESEARCHER_INSTRUCTIONS
     config.save(update_fields=["model", "mcp_servers", "instructions"])
     backend = SandboxSession.Backend.E2B if e2b_settings else SandboxSession.Backend.LOCAL
+    manifest = Manifest.objects.get(slug="research-notes", is_builtin=True)
+    if len(angles) >= MIN_LANES:
+        return _launch_research_lanes(
+            owner=owner,
+            model=model,
+            question=question,
+            angles=angles,
+            researcher=config,
+            manifest=manifest,
+            backend=backend,
+        )
+    if angles:
+        question = f"{question.strip()}\n\n{angles[0]}"
     options: dict = {"exposed_ports": []}
     if gateway := e2b_gateway_settings(servers):
         options["mcp"] = seal(gateway)
     session = SandboxSession.objects.create(
         owner=owner,
-        manifest=Manifest.objects.get(slug="research-notes", is_builtin=True),
+        manifest=manifest,
         name="Deep research",
         backend=backend,
         options=options,
@@ -283,3 +331,34 @@ def launch_deep_research(
     )
     transaction.on_commit(lambda: run_after_session_start_task.enqueue(run.pk))
     return run
+
+
+def _launch_research_lanes(
+    *, owner, model, question, angles, researcher, manifest, backend
+) -> LaneGroup:
+    frozen = researcher.frozen() | {"model": model}
+    taken: set[str] = set()
+    lanes = [
+        LaneSpec(
+            label=_angle_label(angle, taken),
+            config=frozen,
+            prompt=angle,
+            manifest=manifest,
+            backend=backend,
+            description=angle,
+        )
+        for angle in angles
+    ]
+    name, instructions = RESEARCH_LEAD
+    lead = _config(
+        owner, DEEP_RESEARCH, name, model, instructions, capabilities=[], **COORDINATOR_SETTINGS
+    )
+    return lane_group_create(
+        owner=owner,
+        title="Deep research",
+        task=question.strip(),
+        lanes=lanes,
+        coordinator=lead.frozen() | {"model": model},
+        preset=DEEP_RESEARCH,
+        mode=LaneGroup.Mode.AGENT,
+    )

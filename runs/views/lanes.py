@@ -146,16 +146,21 @@ def presets(request: HtmxHttpRequest) -> HttpResponse:
         research_form = DeepResearchForm(request.POST, prefix="research")
         if research_form.is_valid():
             data = research_form.cleaned_data
-            run = preset_library.launch_deep_research(
-                owner=request.user,
-                model=data["model"],
-                question=data["question"],
-                mcp_url=data["mcp_url"],
-                mcp_headers=data["mcp_headers"],
-                e2b_settings=research_form.e2b_settings() if settings.E2B_API_KEY_SET else None,
-                builtin_docs=data["builtin_docs"],
-            )
-            return htmx_redirect(request, run.get_absolute_url())
+            try:
+                launched = preset_library.launch_deep_research(
+                    owner=request.user,
+                    model=data["model"],
+                    question=data["question"],
+                    angles=data["angles"],
+                    mcp_url=data["mcp_url"],
+                    mcp_headers=data["mcp_headers"],
+                    e2b_settings=research_form.e2b_settings() if settings.E2B_API_KEY_SET else None,
+                    builtin_docs=data["builtin_docs"],
+                )
+            except lanes.LaneGroupRefused as error:
+                research_form.add_error(None, str(error))
+            else:
+                return htmx_redirect(request, launched.get_absolute_url())
     groups = selectors.lane_groups_of(request.user)[:10]
     context = {
         "review_form": review_form,

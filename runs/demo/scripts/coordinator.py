@@ -6,6 +6,9 @@ answer from what they returned, in the shape of the declared output schema if th
 - Homepage directions report the page they built (runs/demo/scripts/workspace.py): the answer
   scores each against the brief and picks a winner, a shortlist and why.
 - Any other schema is filled from the lanes' answers by its types.
+- Without a schema, research lanes' answers (runs/demo/scripts/research.py: findings citing
+  `[n]`, then a Sources list) merge into one answer: each lane's findings renumbered against
+  one numbered Sources list, the union of what the lanes fetched. Other answers: a synthesis.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ BUILT = re.compile(
 HEADLINE = re.compile(r"Headline: “(?P<headline>[^”]+)”")
 FEATURES = re.compile(r"Features: (?P<features>.+?)\. Sections: (?P<sections>[^.]+)\.")
 LABEL = "(Offline demo coordinator: a deterministic script, not an LLM.)"
+SOURCE = re.compile(r"(?m)^\[(?P<n>\d+)\] (?P<title>.+?) — (?P<url>\S+)\s*$")
+CITATION = re.compile(r"\[(\d+)\]")
 
 
 def handles(turn: Turn) -> bool:
@@ -89,8 +94,45 @@ def plan(turn: Turn) -> list[TResponseOutputItem]:
     if schema is not None and not schema.is_plain_text():
         answer = structured(schema.json_schema(), turn.request, results)
         return [message_item(json.dumps(answer, ensure_ascii=False), "demo-coordinator-answer")]
+    if any(SOURCE.search(r) for r in results):
+        return [message_item(research(turn.request, results), "demo-coordinator-answer")]
     text = "\n\n".join(f"## {_label(r)}\n{r}" for r in results)
     return [message_item(synthesis(f"{turn.request}\n\n{text}"), "demo-coordinator-answer")]
+
+
+def research(request: str, results: list[str]) -> str:
+    """One answer from research lanes: each lane's cited findings, renumbered against one
+    Sources list that is the union (by URL, first seen first) of the lanes' Sources lists."""
+    union: dict[str, tuple[int, str]] = {}  # url -> (number, title)
+    sections, silent = [], []
+    for result in results:
+        if _status(result) != "succeeded":
+            silent.append(_label(result))
+            continue
+        local: dict[str, int] = {}
+        for match in SOURCE.finditer(result):
+            number, _ = union.setdefault(match["url"], (len(union) + 1, match["title"]))
+            local[match["n"]] = number
+        findings = [
+            CITATION.sub(lambda m, n=local: f"[{n[m[1]]}]" if m[1] in n else m[0], line)
+            for line in result.splitlines()
+            if line.startswith("- ") and CITATION.search(line)
+        ]
+        body = findings or ["- Fetched sources but quoted nothing from them; see the list."]
+        sections.append(f"## {_label(result)}\n" + "\n".join(body))
+    lines = [
+        LABEL,
+        "",
+        f"Question: {request.strip()}",
+        f"{len(results)} research lane(s), {len(union)} source(s) fetched between them.",
+        "",
+        *("\n\n".join(sections).splitlines()),
+    ]
+    if silent:
+        lines += ["", f"Lanes that did not report: {', '.join(silent)}."]
+    lines += ["", "Sources (fetched by the research lanes with the MCP fetch tool):"]
+    lines += [f"[{n}] {title} — {url}" for url, (n, title) in union.items()]
+    return "\n".join(lines)
 
 
 def _label(result: str) -> str:
