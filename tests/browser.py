@@ -8,6 +8,7 @@ start beside it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -39,11 +40,29 @@ def browser():
             browser.close()
 
 
+# The first frame of a stack inside a preview (an app in a sandbox, on its own origin p<id>.…).
+PREVIEW_FRAME = re.compile(r"^\s*at .*https?://p\d+\.[^/\s]+/", re.MULTILINE)
+
+
 class PageErrors(list):
-    """Uncaught JS errors of every page a test opened; the test fails if any occurred."""
+    """Uncaught JS errors of every page a test opened; the test fails if any occurred. An error
+    thrown by the app inside a preview iframe is that app's (the sample full-stack frontend
+    fails to reach its absent backend, on purpose): kept apart in `app_errors`, not ours."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.app_errors: list[str] = []
 
     def watch(self, page) -> None:
-        page.on("pageerror", lambda error: self.append(f"{page.url}: {error}"))
+        page.on("pageerror", lambda error: self._record(page, error))
+
+    def _record(self, page, error) -> None:
+        first_frame = next(
+            (line for line in (error.stack or "").splitlines() if line.strip().startswith("at ")),
+            "",
+        )
+        where = self.app_errors if PREVIEW_FRAME.match(first_frame) else self
+        where.append(f"{page.url}: {error}")
 
 
 @pytest.fixture
