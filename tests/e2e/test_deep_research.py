@@ -33,21 +33,23 @@ def test_deep_research_runs_offline_and_cites_its_sources(alice_page: Page):
     expect(page.get_by_test_id("run-status")).to_have_text("Succeeded")
     log = page.get_by_test_id("run-log")
     expect(log.locator(".ev-mcp")).to_contain_text("built-in (offline docs corpus)")
-    tools = log.locator("li.ev-tool .ev-label").all_inner_texts()
+    # textContent, not innerText: steps scrolled out of view are not laid out
+    # (content-visibility), so their innerText is empty while the text is there.
+    tools = log.locator("li.ev-tool .ev-label").all_text_contents()
     assert [t.lower() for t in tools[:4]] == [
         "mcp · docs · search",
         "mcp · docs · fetch",
         "mcp · docs · fetch",
         "mcp · docs · fetch",
     ], tools
-    expect(log.locator("li.ev-search pre.out")).to_contain_text("results for")
+    expect(log.locator("li.ev-search .out")).to_contain_text("results for")
 
     answer = page.get_by_test_id("final-output")
     expect(answer).to_contain_text("Sources (fetched with the MCP fetch tool):")
     mcp_docs = "https://openai.github.io/openai-agents-python/mcp/"
     expect(answer.locator(f'a[href="{mcp_docs}"]')).to_have_text(mcp_docs)  # a link
     # Every source it lists is a document it fetched (each fetch's output names its Source).
-    fetch_outputs = "\n".join(log.locator("li.ev-fetch pre.out").all_inner_texts())
+    fetch_outputs = "\n".join(log.locator("li.ev-fetch .out").all_text_contents())
     fetched = set(re.findall(r"(?m)^Source: (\S+)$", fetch_outputs))
     listed = set(re.findall(r"(?m)^\[\d\] .+? — (\S+)$", answer.inner_text()))
     assert listed and listed == fetched, (listed, fetched)
@@ -83,7 +85,7 @@ def test_deep_research_with_two_angles_runs_researcher_lanes_and_merges_their_so
         call = calls.nth(i)
         call.locator("[data-run-finished]").wait_for(timeout=RESEARCH_TIMEOUT)
         expect(call.get_by_test_id("run-status")).to_have_text("Succeeded")
-        outputs = "\n".join(call.locator("li.ev-fetch pre.out").all_inner_texts())
+        outputs = "\n".join(call.locator("li.ev-fetch .out").all_text_contents())
         found = set(re.findall(r"(?m)^Source: (\S+)$", outputs))
         assert len(found) == 3, found  # each researcher fetched through the docs server
         fetched |= found
