@@ -1,21 +1,35 @@
 // Small form helpers.
-// Copy buttons: <button data-copy="text">. Says "Copied" for a moment; where the clipboard API
-// is refused (an http origin other than localhost), the text is selected for Ctrl+C instead.
+// Copy buttons: <button data-copy="text">. Says "Copied" for a moment. The clipboard API is tried
+// first; where it is refused (an http origin other than localhost) or does not answer within a
+// second (a busy or headless browser), the text is selected and copied the old way, and where
+// even that is refused the button says "Press Ctrl+C" with the text selected.
 (function () {
   "use strict";
+  const TIMEOUT_MS = 1000;
+  const withTimeout = (promise) => Promise.race([
+    promise,
+    new Promise((_, reject) => setTimeout(() => reject(new Error("clipboard timeout")), TIMEOUT_MS)),
+  ]);
+  const copySelected = (button) => {
+    const input = button.parentElement.querySelector("input");
+    if (!input) return false;
+    input.select();
+    try { return document.execCommand("copy"); } catch (error) { return false; }
+  };
   document.addEventListener("click", async (event) => {
     const button = event.target.closest("[data-copy]");
     if (!button) return;
-    const label = button.textContent;
+    if (!button.dataset.label) button.dataset.label = button.textContent;
+    let copied;
     try {
-      await navigator.clipboard.writeText(button.dataset.copy);
-      button.textContent = "Copied";
+      await withTimeout(navigator.clipboard.writeText(button.dataset.copy));
+      copied = true;
     } catch (error) {
-      const input = button.parentElement.querySelector("input");
-      if (input) input.select();
-      button.textContent = "Press Ctrl+C";
+      copied = copySelected(button);
     }
-    setTimeout(() => { button.textContent = label; }, 1500);
+    button.textContent = copied ? "Copied" : "Press Ctrl+C";
+    clearTimeout(button.copyTimer);
+    button.copyTimer = setTimeout(() => { button.textContent = button.dataset.label; }, 2000);
   });
 })();
 
