@@ -19,7 +19,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from .event_log import MESSAGE_TYPE, event_message
+from .event_log import MESSAGE_TYPE, encoded_event
 from .models import Run, RunEvent
 
 logger = logging.getLogger(__name__)
@@ -159,14 +159,14 @@ class RunConsumer(AsyncWebsocketConsumer):
             # Not resumed yet: nothing to keep. The event is already stored (the log is
             # written before the broadcast), so the resume's read will include it.
             return
-        await self._deliver({"seq": message["seq"], "html": message["html"]})
+        await self._deliver(message["seq"], message["json"])
 
-    async def _deliver(self, event: dict) -> None:
-        if event["seq"] <= self.last_sent:
+    async def _deliver(self, seq: int, encoded: str) -> None:
+        if seq <= self.last_sent:
             return
-        if event["seq"] > self.last_sent + 1:
-            await self._send_stored(upto=event["seq"])
-        await self._send([event])
+        if seq > self.last_sent + 1:
+            await self._send_stored(upto=seq)
+        await self._send_encoded([encoded], seq)
 
     async def _send_stored(self, *, upto: int | None) -> None:
         events = RunEvent.objects.filter(run_id=self.run_id, seq__gt=self.last_sent)
@@ -177,7 +177,7 @@ class RunConsumer(AsyncWebsocketConsumer):
         size = 0
         last = self.last_sent
         async for event in events.order_by("seq").aiterator(chunk_size=STORED_CHUNK):
-            encoded = json.dumps(event_message(event))
+            encoded = encoded_event(event)
             if batch and size + len(encoded) > limit:
                 await self._send_encoded(batch, last)
                 batch, size = [], 0
@@ -186,9 +186,6 @@ class RunConsumer(AsyncWebsocketConsumer):
             last = event.seq
         if batch:
             await self._send_encoded(batch, last)
-
-    async def _send(self, batch: list[dict]) -> None:
-        await self._send_encoded([json.dumps(event) for event in batch], batch[-1]["seq"])
 
     async def _send_encoded(self, events: list[str], last_seq: int) -> None:
         # json.dumps escapes every non-ASCII character, so characters are bytes here.

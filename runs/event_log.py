@@ -7,6 +7,7 @@ the log can never miss an event: it is either in what it read or in what it hear
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -32,6 +33,12 @@ def render_event(event: RunEvent, *, readonly: bool = False) -> str:
 
 def event_message(event: RunEvent) -> dict[str, Any]:
     return {"seq": event.seq, "html": render_event(event)}
+
+
+def encoded_event(event: RunEvent) -> str:
+    """The event as it goes out in a websocket message's "events" list: JSON text, encoded once
+    per event however many viewers hear it."""
+    return json.dumps(event_message(event))
 
 
 WRITE_ATTEMPTS = 5
@@ -83,7 +90,8 @@ class EventLog:
             return
         try:
             await self._layer.group_send(
-                self.run.group_name, {"type": MESSAGE_TYPE, **event_message(event)}
+                self.run.group_name,
+                {"type": MESSAGE_TYPE, "seq": event.seq, "json": encoded_event(event)},
             )
         except Exception as error:  # the channel layer's own errors vary by backend
             if not self._publish_failed:
