@@ -164,6 +164,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+# The same backends, without DEBUG's record of every query (lib/db_engines): on with
+# DASHBOARD_SQL_LOG=1.
+SQL_LOG = envbool("DASHBOARD_SQL_LOG", False)
+DATABASES["default"]["ENGINE"] = {
+    "django.db.backends.sqlite3": "lib.db_engines.sqlite3",
+    "django.db.backends.postgresql": "lib.db_engines.postgresql",
+}.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer: in-memory by default, Redis when REDIS_URL is set -------------------------

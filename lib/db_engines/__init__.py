@@ -1,0 +1,17 @@
+"""Django's SQLite and PostgreSQL backends without DEBUG's record of every query.
+
+With DEBUG on (the embedded default of `make run`), Django wraps every cursor in a
+CursorDebugWrapper that times each query, formats its SQL with its parameters and keeps the
+last 9,000 in `connection.queries`. Nothing here reads that record, and it was a tenth of the
+database time of storing run events (bench/events.py, cProfile). These engines keep it off
+unless DASHBOARD_SQL_LOG=1; tests that count queries (CaptureQueriesContext,
+assertNumQueries) force it on as before.
+"""
+
+from django.conf import settings
+
+
+class QueryLogSwitch:
+    @property
+    def queries_logged(self) -> bool:
+        return self.force_debug_cursor or settings.SQL_LOG
