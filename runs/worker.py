@@ -27,6 +27,7 @@ from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction
 
 from lib.db import close_broken_connections
+from lib.task_wakeup import listen_forever
 
 from .models import Worker as WorkerRow
 from .reaper import WorkerStopped, reap_forever
@@ -79,7 +80,11 @@ class Worker:
             self.slots,
             ",".join(self.queue_names),
         )
-        background = [asyncio.create_task(self._beat_forever())]
+        background = [
+            asyncio.create_task(self._beat_forever()),
+            # PostgreSQL: claim as soon as a task is queued, not at the next poll.
+            asyncio.create_task(listen_forever(self._wake.set, self.stopping)),
+        ]
         if self.reap:  # at start-up, then on a fixed period
             background.append(asyncio.create_task(reap_forever()))
         try:
@@ -92,6 +97,8 @@ class Worker:
 
     async def _claim_forever(self) -> None:
         while not self.stopping.is_set():
+            # Cleared before claiming: a wake-up heard while claiming is not lost.
+            self._wake.clear()
             claimed = []
             if free := self.slots - len(self.running):
                 try:
@@ -104,9 +111,9 @@ class Worker:
                 task.add_done_callback(self._done)
             if len(claimed) == free and free:
                 continue  # there may be more waiting
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                # A freed slot only matters when all were taken; new rows show up by polling.
+                # Woken by a queued task (lib/task_wakeup.py) or by a slot freed when all were
+                # taken; otherwise new rows show up by polling.
                 await asyncio.wait_for(self._wake.wait(), self.interval)
 
     def _done(self, task: asyncio.Task) -> None:

@@ -38,6 +38,9 @@ START_TIMEOUT = 45
 RUN_STALE_SECONDS = 6
 RUN_HEARTBEAT_SECONDS = 1
 WORKER_SLOTS = 8
+# Workers poll their queue this rarely: a queued task must reach one by its NOTIFY
+# (lib/task_wakeup.py), and only tasks due later wait for a poll.
+WORKER_POLL_SECONDS = 5
 DAPHNE = [str(VENV_BIN / "daphne"), "-b", "127.0.0.1"]
 WORKER = [str(VENV_BIN / "python"), "manage.py", "worker"]
 REQUIRED = ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY", "SCALE_REDIS_CONF")
@@ -275,7 +278,11 @@ def cluster(_database, tmp_path_factory, request) -> Iterator[Cluster]:
         cluster.workers.append(
             Proc(
                 name=f"worker-{index}",
-                args=[*WORKER, "--slots", str(WORKER_SLOTS), "--worker-id", worker_id],
+                args=[
+                    *WORKER,
+                    *("--slots", str(WORKER_SLOTS), "--interval", str(WORKER_POLL_SECONDS)),
+                    *("--worker-id", worker_id),
+                ],
                 env=env,
                 log_path=logs / f"worker-{index}.log",
                 worker_id=worker_id,
@@ -379,6 +386,15 @@ def run_task_worker(run_id: int) -> str:
         if row.args_kwargs["args"] == [run_id] and row.worker_ids:
             return row.worker_ids[-1]
     raise AssertionError(f"run {run_id} was claimed by no worker")
+
+
+def run_task_row(run_id: int):
+    from django_tasks_db.models import DBTaskResult
+
+    for row in DBTaskResult.objects.filter(task_path__endswith="run_execute_task"):
+        if row.args_kwargs["args"] == [run_id]:
+            return row
+    raise AssertionError(f"run {run_id} was never queued")
 
 
 def run_task_queue(run_id: int) -> str:

@@ -21,8 +21,10 @@ from runs.models import Run
 
 from .conftest import (
     RUN_STALE_SECONDS,
+    WORKER_POLL_SECONDS,
     Viewer,
     run_task_queue,
+    run_task_row,
     run_task_worker,
     start_run,
     start_sessions,
@@ -181,6 +183,19 @@ async def test_ten_runs_at_once_share_both_workers_and_run_concurrently(up, alic
     assert most > 2, [(r.started_at, r.finished_at) for r in ended]
     longest = max((r.finished_at - r.started_at).total_seconds() for r in ended)
     print(f"10 runs on 2 workers: {wall:.1f} s wall, longest run {longest:.1f} s, {most} at once")
+
+
+async def test_a_queued_run_is_claimed_at_once_though_the_workers_poll_rarely(up, alice):
+    """The workers poll every WORKER_POLL_SECONDS; the enqueue's NOTIFY wakes one at once."""
+    (session,) = await sync_to_async(start_sessions)(alice, 1)
+    delays = []
+    for i in range(4):
+        await asyncio.sleep(0.3 * i)  # a different moment of the workers' poll each time
+        run = await sync_to_async(start_run)(alice, session, f"A landing page #{i}")
+        assert (await finished(run.pk)).status == Run.Status.SUCCEEDED
+        row = await sync_to_async(run_task_row)(run.pk)
+        delays.append((row.started_at - row.enqueued_at).total_seconds())
+    assert max(delays) < 1.0 < WORKER_POLL_SECONDS, delays
 
 
 async def test_a_run_whose_worker_is_killed_ends_interrupted_and_the_other_worker_carries_on(
