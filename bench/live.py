@@ -20,7 +20,9 @@ It prints figures; it asserts nothing.
 Environment: BENCH_CASES ("10x5,50x4": runs x viewers), BENCH_TREES ("main,here,here-thread":
 `here-thread` is this tree with TASKS_LOOP=thread, runs on their own loop in a thread),
 BENCH_TIMEOUT (300 s per case), BENCH_REPEAT (2: every case that many times, the trees
-interleaved, each figure printed), DEMO_MODEL_DELAY (the server's, 0.04 as `make run`).
+interleaved, each figure printed), BENCH_PROFILE (a folder: py-spy's samples of the server while
+the runs stream, one file of collapsed stacks per case; `pip install py-spy` first),
+DEMO_MODEL_DELAY (the server's, 0.04 as `make run`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ import contextlib
 import itertools
 import json
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -121,12 +125,26 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+def profile(dash: Dashboard, label: str) -> subprocess.Popen | None:
+    """BENCH_PROFILE=dir: py-spy samples the server while the runs stream (not while the
+    sandboxes open), written as collapsed stacks to dir/<case>.txt."""
+    if not (folder := os.environ.get("BENCH_PROFILE")):
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    tree = "here" if dash.tree == ROOT else dash.tree.name
+    out = Path(folder) / f"{tree}-{label.replace(' ', '-')}.txt"
+    command = [str(ROOT / ".venv" / "bin" / "py-spy"), "record", "-p", str(dash.proc.pid)]
+    command += ["-f", "raw", "-o", str(out), "--nonblocking", "-r", "200"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def one_case(dash: Dashboard, runs: int, viewers: int, label: str) -> dict:
     client = dash.client()
     sessions = [client.create_session(f"live {label} {i}") for i in range(runs)]
     client.wait_running(sessions)
     rss = RssSampler(dash)
     rss.start()
+    profiler = profile(dash, label)
     started = time.monotonic()
 
     async def drive() -> list[Viewer]:
@@ -142,6 +160,9 @@ def one_case(dash: Dashboard, runs: int, viewers: int, label: str) -> dict:
 
     watchers = asyncio.run(drive())
     wall = time.monotonic() - started
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait()
     rss.stop.set()
     rss.join()
     run_ids = sorted({v.run_id for v in watchers})

@@ -10,8 +10,9 @@ through the run form, V websocket viewers per run split across the daphnes, all 
     services): two daphnes and two `manage.py worker` processes, TASKS_BACKEND=db.
 
 It prints, per set-up: wall time (first form sent to last event received), events lost and
-duplicated over all viewers, and live latency (event stored -> viewer received: median, p95,
-max). It asserts nothing.
+duplicated over all viewers, live latency (event stored -> viewer received: median, p95,
+max), and the longest wait of a run (created -> started: queued, claimed, its sandbox resumed)
+and the longest run (started -> finished). It asserts nothing.
 
     BENCH_RUNS=10 BENCH_VIEWERS=4 .venv/bin/python bench/scale.py      # single process only
     scripts/test-scale --run .venv/bin/python bench/scale.py           # both, on fresh services
@@ -74,11 +75,15 @@ print(json.dumps({"cookie": cookie, "sessions": ids}))
 
 EVENT_TIMES = """
 import json
-from runs.models import RunEvent
+from runs.models import Run, RunEvent
 out = {}
 for e in RunEvent.objects.filter(run_id__in=RUN_IDS).values("run_id", "seq", "created_at"):
     out.setdefault(str(e["run_id"]), {})[e["seq"]] = e["created_at"].timestamp()
-print(json.dumps(out))
+phases = [
+    ((r.started_at - r.created_at).total_seconds(), (r.finished_at - r.started_at).total_seconds())
+    for r in Run.objects.filter(pk__in=RUN_IDS)
+]
+print(json.dumps({"events": out, "phases": phases}))
 """
 
 
@@ -248,9 +253,10 @@ class Setup:
             )
         )
         wall = time.monotonic() - started
-        stored = json.loads(
+        facts = json.loads(
             manage(self.env, "shell", "-c", EVENT_TIMES.replace("RUN_IDS", repr(run_ids)))
         )
+        stored, phases = facts["events"], facts["phases"]
         lost = duplicated = 0
         latencies: list[float] = []
         for index, got in enumerate(views):
@@ -268,6 +274,8 @@ class Setup:
             "p50": statistics.median(latencies) * 1000,
             "p95": latencies[int(len(latencies) * 0.95)] * 1000,
             "max": latencies[-1] * 1000,
+            "wait": max(wait for wait, _ in phases),
+            "run": max(run for _, run in phases),
         }
 
 
@@ -304,7 +312,7 @@ def main() -> None:
     else:
         print("DATABASE_URL (postgres) and REDIS_URL unset: the single-process default only.")
     print(f"{RUNS} runs x {VIEWERS} viewers, demo model delay {DELAY} s")
-    columns = ("wall s", "events", "lost", "dup", "p50 ms", "p95 ms", "max ms")
+    columns = ("wall s", "events", "lost", "dup", "p50 ms", "p95 ms", "max ms", "wait s", "run s")
     print(f"{'set-up':34} " + " ".join(f"{c:>7}" for c in columns))
     try:
         for setup in setups:
@@ -315,7 +323,8 @@ def main() -> None:
                 setup.stop()
             print(
                 f"{setup.name:34} {r['wall']:7.1f} {r['events']:7d} {r['lost']:7d} "
-                f"{r['duplicated']:7d} {r['p50']:7.0f} {r['p95']:7.0f} {r['max']:7.0f}"
+                f"{r['duplicated']:7d} {r['p50']:7.0f} {r['p95']:7.0f} {r['max']:7.0f} "
+                f"{r['wait']:7.2f} {r['run']:7.2f}"
             )
             sys.stdout.flush()
     finally:
