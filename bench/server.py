@@ -1,7 +1,7 @@
 """A real dashboard for the benchmarks that need one: daphne serving the embedded default (one
 process, SQLite, in-memory channel layer, runs in the server, local sandboxes, the demo model)
-on a throwaway database, from this tree or from `main` (the baseline), plus a logged-in HTTP
-client that fills the dashboard's forms as a browser would.
+on a throwaway database, from this tree or from `main` (the baseline; BENCH_BASELINE=<ref>
+for another), plus a logged-in HTTP client that fills the dashboard's forms as a browser would.
 
     with Dashboard(tree, tmp / "data") as dash:
         client = dash.client()
@@ -37,8 +37,13 @@ if not User.objects.filter(username={USER!r}).exists():
 """
 
 
-def baseline_tree(tmp: Path, ref: str = "main") -> Path:
-    """The code of `ref` (git archive) in tmp/<ref>, sharing this tree's virtualenv."""
+BASELINE = os.environ.get("BENCH_BASELINE", "main")
+
+
+def baseline_tree(tmp: Path, ref: str = "") -> Path:
+    """The code of `ref` (git archive; BENCH_BASELINE, default `main`) in tmp/<ref>, sharing
+    this tree's virtualenv."""
+    ref = ref or BASELINE
     tree = tmp / ref.replace("/", "-")
     tree.mkdir(parents=True)
     archive = subprocess.run(
@@ -60,7 +65,7 @@ def revision(tree: Path) -> str:
             text=True,
         ).stdout.strip()
         return out.stdout.strip() + ("+changes" if dirty else "")
-    return "main"
+    return BASELINE
 
 
 def _free_port() -> int:
