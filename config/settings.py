@@ -79,6 +79,8 @@ SECRET_KEY = _secret_key()
 # with it); each switch below can still be set on its own. Without it, plain HTTP on loopback.
 PRODUCTION = envbool("DJANGO_PRODUCTION", False)
 DEBUG = envbool("DJANGO_DEBUG", not PRODUCTION)
+# DEBUG's error page shows names, never values, of local variables and posted fields.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "lib.error_pages.SecretSafeExceptionReporterFilter"
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
