@@ -112,6 +112,16 @@ def test_fixed_fan_out_lanes_stream_side_by_side_then_the_synthesis(alice_page: 
     page.evaluate("window.scrollTo(0, 0)")
     shot(page, "lanes-03-finished")
 
+    # The whole group's usage line follows without a reload: once the last run has ended it
+    # says what a reload says, and no longer "so far".
+    usage = page.get_by_test_id("group-usage")
+    expect(usage).not_to_contain_text("so far")
+    expect(usage).to_contain_text("tokens")
+    followed = usage.inner_text()
+    page.reload()
+    expect(page.get_by_test_id("group-usage")).to_have_text(followed)
+    expect(page.locator("main")).not_to_contain_text("{#")  # no template comment shows
+
     # The group is listed on the presets page; bob cannot open it.
     page.get_by_role("navigation").get_by_role("link", name="Presets & lanes").click()
     # The newest first (other tests on this server may have launched reviews too).
