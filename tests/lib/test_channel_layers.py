@@ -12,6 +12,11 @@ from channels.exceptions import ChannelFull
 from lib import channel_layers, task_backends
 from lib.channel_layers import ServerLoopChannelLayer
 
+# No database is used; the mark only makes pytest-django run these with the database tests,
+# before the browser tests: Playwright's sync API leaves its event loop marked as running in the
+# main thread while its session-scoped browser lives, and an async test after it cannot start.
+pytestmark = pytest.mark.django_db
+
 
 async def test_a_group_send_reaches_every_member_once_in_order_and_leavers_hear_nothing():
     layer = ServerLoopChannelLayer()
