@@ -252,6 +252,40 @@ def bob_page(new_context):
 # --- screenshots and steps shared by the tests ---------------------------------------------------
 
 
+def click_and_confirm(page, target, attempts: int = 3) -> None:
+    """Click `target`, whose form asks "are you sure?" with confirm(), and accept the dialog.
+
+    Headless Chromium now and then closes a page's dialog by itself before the test's answer
+    reaches it (CI: "Dialog.accept: No dialog is showing", the form not sent): confirm() then
+    returned false and nothing happened, as when a person clicks Cancel. Click again then, as
+    that person would; a dialog that never comes, or any other failure, is the test's.
+    """
+    from playwright.sync_api import Error
+
+    for attempt in range(attempts):
+        answers: list[str] = []
+
+        def answer(dialog) -> None:
+            try:
+                dialog.accept()
+            except Error as error:
+                answers.append(str(error))
+            else:
+                answers.append("accepted")
+
+        page.once("dialog", answer)
+        target.click()
+        for _ in range(100):  # the handler runs as the browser's events come in
+            if answers:
+                break
+            page.wait_for_timeout(50)
+        assert answers, "no confirmation dialog came within 5 s of the click"
+        if answers[0] == "accepted":
+            return
+        if "No dialog is showing" not in answers[0] or attempt == attempts - 1:
+            raise AssertionError(f"the confirmation could not be accepted: {answers[0]}")
+
+
 def shot(page, name: str) -> None:
     """A full-page screenshot of `page` in test-artifacts/<name>.png."""
     # Previews are out-of-process iframes (another site): wait until each has painted, or the

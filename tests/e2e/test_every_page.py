@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import (
+    click_and_confirm,
     context_factory,
     login,
     open_sandbox,
@@ -187,17 +188,19 @@ def test_a_new_users_walk_fits_a_phone_and_each_next_step_works(walk_context):
     outsider_tour.visit("login", "/login/")
     tour.overflowing.update(outsider_tour.overflowing)
 
-    # Cleaning up after the walk, from the pages, each with a confirmation.
-    page.on("dialog", lambda dialog: dialog.accept())
+    # Cleaning up after the walk, from the pages, each with a confirmation. The outsider's
+    # windows go first: the walk's own page is the one in front again.
+    outsider.context.close()
+    page.bring_to_front()
     page.goto(comparison_url)
-    page.get_by_test_id("delete-comparison").click()
+    click_and_confirm(page, page.get_by_test_id("delete-comparison"))
     page.wait_for_url(re.compile(r"/comparisons/$"))
     expect(page.locator(".messages")).to_contain_text("was deleted with its share links")
     page.goto(group_url)
-    page.get_by_test_id("delete-group").click()
+    click_and_confirm(page, page.get_by_test_id("delete-group"))
     page.wait_for_url(re.compile(r"/presets/$"))
     page.goto(session_url)
-    page.get_by_test_id("delete-session").click()
+    click_and_confirm(page, page.get_by_test_id("delete-session"))
     page.wait_for_url(re.compile(r"/sessions/$"))
     expect(page.locator(".messages")).to_contain_text("was deleted with its runs and workspace")
     assert page.request.get(session_url).status == 404

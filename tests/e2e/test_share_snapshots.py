@@ -16,7 +16,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import ARTIFACTS, PREVIEW_URL, shot
+from .conftest import ARTIFACTS, PREVIEW_URL, click_and_confirm, shot
 from .test_versions import (  # noqa: F401 - npm_works is a fixture
     APP_TIMEOUT,
     BRANDS,
@@ -92,8 +92,7 @@ def test_a_shared_comparison_shows_its_apps_from_snapshots_once_the_sandboxes_ar
     page.goto("/sessions/")
     for label, _ in VERSIONS:
         page.get_by_label(f"Select {TITLE}: {label}").check()
-    page.once("dialog", lambda dialog: dialog.accept())  # "Their workspaces are deleted."
-    page.get_by_test_id("bulk-shutdown").click()
+    click_and_confirm(page, page.get_by_test_id("bulk-shutdown"))  # "Their workspaces are deleted."
     expect(page.locator(".messages")).to_contain_text(
         f"Shut down {len(VERSIONS)} sandboxes.", timeout=60_000
     )

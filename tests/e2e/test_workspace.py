@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 
 from lib.processes import process_group_alive
 
-from .conftest import open_sandbox, shot, start_run, wait_until_finished
+from .conftest import click_and_confirm, open_sandbox, shot, start_run, wait_until_finished
 
 pytestmark = pytest.mark.e2e
 
@@ -146,8 +146,7 @@ def test_browse_changes_console_and_zip_after_a_demo_run(alice_page, bob_page):
 
     # Once the sandbox is shut down, the browser says why it cannot open it.
     page.goto(f"/sessions/{session_id}/")
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Shut down").click()
+    click_and_confirm(page, page.get_by_role("button", name="Shut down"))
     expect(page.get_by_test_id("session-status")).to_have_text("Stopped")
     expect(page.get_by_test_id("workspace-links")).to_have_count(0)
     response = page.goto(f"/sessions/{session_id}/workspace/")
