@@ -11,10 +11,13 @@ through the run form, V websocket viewers per run split across the daphnes, all 
 
 It prints, per set-up: wall time (first form sent to last event received), events lost and
 duplicated over all viewers, live latency (event stored -> viewer received: median, p95,
-max), and the longest wait of a run (created -> started: queued, claimed, its sandbox resumed)
-and the longest run (started -> finished). It asserts nothing.
+max), the longest wait of a run (created -> started: queued, claimed, its sandbox resumed)
+and the longest run (started -> finished), and the CPU time the machine spent meanwhile (all
+processes, from /proc/stat) with the part of each server process (with the processes it
+started), PostgreSQL, Redis and the benchmark's own clients. It asserts nothing.
 
     BENCH_RUNS=10 BENCH_VIEWERS=4 .venv/bin/python bench/scale.py      # single process only
+    BENCH_PROFILE=/tmp/prof ... (py-spy's samples of each server process while the runs stream)
     scripts/test-scale --run .venv/bin/python bench/scale.py           # both, on fresh services
 """
 
@@ -46,6 +49,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "10"))
 VIEWERS = int(os.environ.get("BENCH_VIEWERS", "4"))
 DELAY = os.environ.get("BENCH_DEMO_DELAY", "0.04")
 RUN_TIMEOUT = 180
+WARMUP = int(os.environ.get("BENCH_WARMUP", "0"))
 
 SETUP = """
 import json, secrets
@@ -85,6 +89,31 @@ phases = [
 ]
 print(json.dumps({"events": out, "phases": phases}))
 """
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu() -> float:
+    """CPU seconds every process of the machine has used so far (user, nice, system, irq)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    return sum(int(fields[i]) for i in (0, 1, 2, 5, 6)) / CLOCK_TICKS
+
+
+def process_cpu() -> dict[int, tuple[str, int, float]]:
+    """pid -> (command, session id, CPU seconds used) for every process alive now."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        rest = stat[stat.rindex(")") + 2 :].split()
+        out[int(entry.name)] = (comm, int(rest[3]), (int(rest[11]) + int(rest[12])) / CLOCK_TICKS)
+    return out
 
 
 def free_port() -> int:
@@ -184,6 +213,7 @@ class Setup:
         self.ports = [free_port() for _ in range(daphnes)]
         self.workers = workers
         self.procs: list[subprocess.Popen] = []
+        self.names: list[str] = []
 
     def start(self) -> None:
         manage(self.env, "migrate", "--noinput", "-v0")
@@ -212,6 +242,7 @@ class Setup:
 
     def _spawn(self, name: str, args: list[str]) -> None:
         log = (self.logs / f"{self.name}-{name}.log").open("w")
+        self.names.append(name)
         self.procs.append(
             subprocess.Popen(
                 args,
@@ -234,10 +265,47 @@ class Setup:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
 
+    def profile(self) -> list[subprocess.Popen]:
+        """BENCH_PROFILE=dir: py-spy samples each server process while the runs stream, as
+        collapsed stacks in dir/<set-up>-<process>.txt (`pip install py-spy` first)."""
+        if not (folder := os.environ.get("BENCH_PROFILE")):
+            return []
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        profilers = []
+        for proc, name in zip(self.procs, self.names, strict=True):
+            out = Path(folder) / f"{self.name.split()[0]}-{name}.txt"
+            command = [str(VENV_BIN / "py-spy"), "record", "-p", str(proc.pid), "-f", "raw"]
+            command += ["-o", str(out), "--nonblocking", "--gil", "-r", "200"]
+            profilers.append(
+                subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
+        time.sleep(1)  # py-spy attaches
+        return profilers
+
+    def cpu_split(self, before: dict, after: dict) -> dict[str, float]:
+        """CPU seconds per part between two process_cpu() snapshots (processes that came and
+        went in between are only in the machine's total)."""
+        roles = {proc.pid: name for proc, name in zip(self.procs, self.names, strict=True)}
+        split: dict[str, float] = {}
+        for pid, (comm, session, cpu) in after.items():
+            used = cpu - (before[pid][2] if pid in before and before[pid][0] == comm else 0)
+            if pid == os.getpid():
+                part = "clients"
+            elif session in roles:
+                part = roles[session].split("-")[0]
+            elif comm in ("postgres", "redis-server"):
+                part = comm.split("-")[0]
+            else:
+                continue
+            split[part] = split.get(part, 0.0) + used
+        return split
+
     async def measure(self) -> dict:
         setup = json.loads(manage(self.env, "shell", "-c", SETUP.replace("RUNS", str(RUNS))))
         cookie, sessions = setup["cookie"], setup["sessions"]
         bases = [f"http://127.0.0.1:{port}" for port in self.ports]
+        cpu_before, processes_before = machine_cpu(), process_cpu()
+        profilers = self.profile()
         started = time.monotonic()
         run_ids = await asyncio.gather(
             *(
@@ -253,6 +321,12 @@ class Setup:
             )
         )
         wall = time.monotonic() - started
+        for profiler in profilers:
+            profiler.send_signal(signal.SIGINT)
+        for profiler in profilers:
+            profiler.wait(timeout=30)
+        cpu = machine_cpu() - cpu_before
+        split = self.cpu_split(processes_before, process_cpu())
         facts = json.loads(
             manage(self.env, "shell", "-c", EVENT_TIMES.replace("RUN_IDS", repr(run_ids)))
         )
@@ -276,6 +350,8 @@ class Setup:
             "max": latencies[-1] * 1000,
             "wait": max(wait for wait, _ in phases),
             "run": max(run for _, run in phases),
+            "cpu": cpu,
+            "split": split,
         }
 
 
@@ -312,20 +388,35 @@ def main() -> None:
     else:
         print("DATABASE_URL (postgres) and REDIS_URL unset: the single-process default only.")
     print(f"{RUNS} runs x {VIEWERS} viewers, demo model delay {DELAY} s")
-    columns = ("wall s", "events", "lost", "dup", "p50 ms", "p95 ms", "max ms", "wait s", "run s")
+    columns = (
+        "wall s",
+        "events",
+        "lost",
+        "dup",
+        "p50 ms",
+        "p95 ms",
+        "max ms",
+        "wait s",
+        "run s",
+        "cpu s",
+    )
     print(f"{'set-up':34} " + " ".join(f"{c:>7}" for c in columns))
     try:
         for setup in setups:
             setup.start()
             try:
+                for _ in range(WARMUP):  # every process has run the code once (imports...)
+                    asyncio.run(setup.measure())
                 r = asyncio.run(setup.measure())
             finally:
                 setup.stop()
             print(
                 f"{setup.name:34} {r['wall']:7.1f} {r['events']:7d} {r['lost']:7d} "
                 f"{r['duplicated']:7d} {r['p50']:7.0f} {r['p95']:7.0f} {r['max']:7.0f} "
-                f"{r['wait']:7.2f} {r['run']:7.2f}"
+                f"{r['wait']:7.2f} {r['run']:7.2f} {r['cpu']:7.1f}"
             )
+            parts = ", ".join(f"{part} {used:.1f}" for part, used in sorted(r["split"].items()))
+            print(f"{'':34}   CPU s by part: {parts}")
             sys.stdout.flush()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
