@@ -31,6 +31,7 @@ from lib.task_wakeup import listen_forever
 
 from .models import Worker as WorkerRow
 from .reaper import WorkerStopped, reap_forever
+from .warmup import warm_up
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop)
+        warmed = warm_up()  # before the first claim: no task waits for it (runs/warmup.py)
         await WorkerRow.objects.aupdate_or_create(
             worker_id=self.worker_id,
             defaults={
@@ -74,11 +76,12 @@ class Worker:
             },
         )
         logger.warning(
-            "Worker %s on %s: %d slots, queues %s",
+            "Worker %s on %s: %d slots, queues %s, warmed up in %.2f s",
             self.worker_id,
             settings.HOST_ID,
             self.slots,
             ",".join(self.queue_names),
+            warmed,
         )
         background = [
             asyncio.create_task(self._beat_forever()),
