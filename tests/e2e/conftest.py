@@ -265,7 +265,7 @@ def click_and_confirm(page, target, attempts: int = 3) -> None:
     for attempt in range(attempts):
         answers: list[str] = []
 
-        def answer(dialog) -> None:
+        def answer(dialog, answers: list[str] = answers) -> None:
             try:
                 dialog.accept()
             except Error as error:
