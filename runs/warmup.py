@@ -18,8 +18,16 @@ import asyncio
 import logging
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pydantic
+from agents import Agent, RunConfig, Runner
+from channels.layers import get_channel_layer
+
+from .demo import DemoModel
+from .event_html import event_fragment
+from .models import Run
+from .sdk_events import StreamNormaliser
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +65,6 @@ def _response_types() -> int:
 async def _one_turn() -> int:
     """The demo model's answer to a question, as a run streams it (no sandbox, no tools, no
     database, no broadcast): each event normalised and rendered; returns how many."""
-    from agents import Agent, RunConfig, Runner
-    from channels.layers import get_channel_layer
-
-    from .demo import DemoModel
-    from .event_html import event_fragment
-    from .sdk_events import StreamNormaliser
-
     get_channel_layer()  # channels_redis and redis-py, when REDIS_URL is set
     agent = Agent(name="Warm-up", model=DemoModel(delay=0))
     result = Runner.run_streamed(
@@ -81,17 +82,12 @@ async def _one_turn() -> int:
 def _in_a_thread_loop(coroutine_function) -> int:
     """Runs a coroutine to its end on a loop of its own: warm_up is called from an event loop
     (the worker's) as well as from none (the ASGI module as it loads)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine_function()).result()
 
 
 def _templates() -> None:
     """Render a run's state card once: compiles its templates (and their filters' regexes)."""
-    from .event_html import event_fragment
-    from .models import Run
-
     run = Run(status=Run.Status.SUCCEEDED, final_output="Warm-up: https://example.com")
     event_fragment(0, 1, "state", run.state_payload())
 
