@@ -9,7 +9,10 @@ through the run form, V websocket viewers per run split across the daphnes, all 
   * scale-out (when DATABASE_URL and REDIS_URL are set, e.g. by scripts/test-scale's
     services): two daphnes and two `manage.py worker` processes, TASKS_BACKEND=db.
 
-It prints, per set-up: wall time (first form sent to last event received), events lost and
+Both set-ups are started, then measured in turn: a cold round (fresh processes: their first
+runs pay imports and first-use costs), then BENCH_ROUNDS warm rounds (3), as a server that has
+been up a while; medians of the warm rounds and the ratio of each round close. It prints, per
+set-up and round: wall time (first form sent to last event received), events lost and
 duplicated over all viewers, live latency (event stored -> viewer received: median, p95,
 max), the longest wait of a run (created -> started: queued, claimed, its sandbox resumed)
 and the longest run (started -> finished), and the CPU time the machine spent meanwhile (all
@@ -49,7 +52,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "10"))
 VIEWERS = int(os.environ.get("BENCH_VIEWERS", "4"))
 DELAY = os.environ.get("BENCH_DEMO_DELAY", "0.04")
 RUN_TIMEOUT = 180
-WARMUP = int(os.environ.get("BENCH_WARMUP", "0"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 SETUP = """
 import json, secrets
@@ -267,7 +270,8 @@ class Setup:
 
     def profile(self) -> list[subprocess.Popen]:
         """BENCH_PROFILE=dir: py-spy samples each server process while the runs stream, as
-        collapsed stacks in dir/<set-up>-<process>.txt (`pip install py-spy` first)."""
+        collapsed stacks in dir/<set-up>-<process>.txt (`pip install py-spy` first). Threads on
+        the CPU only: with --gil, py-spy charged idle time to the last code that held the GIL."""
         if not (folder := os.environ.get("BENCH_PROFILE")):
             return []
         Path(folder).mkdir(parents=True, exist_ok=True)
@@ -275,7 +279,7 @@ class Setup:
         for proc, name in zip(self.procs, self.names, strict=True):
             out = Path(folder) / f"{self.name.split()[0]}-{name}.txt"
             command = [str(VENV_BIN / "py-spy"), "record", "-p", str(proc.pid), "-f", "raw"]
-            command += ["-o", str(out), "--nonblocking", "--gil", "-r", "200"]
+            command += ["-o", str(out), "--nonblocking", "-r", "200"]
             profilers.append(
                 subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             )
@@ -387,7 +391,10 @@ def main() -> None:
         setups.append(Setup("scale-out (2 daphnes, 2 workers)", scaled, 2, 2, logs=tmp))
     else:
         print("DATABASE_URL (postgres) and REDIS_URL unset: the single-process default only.")
-    print(f"{RUNS} runs x {VIEWERS} viewers, demo model delay {DELAY} s")
+    print(
+        f"{RUNS} runs x {VIEWERS} viewers, demo model delay {DELAY} s; a cold round, then "
+        f"{ROUNDS} warm round(s), the set-ups taking turns"
+    )
     columns = (
         "wall s",
         "events",
@@ -401,25 +408,44 @@ def main() -> None:
         "cpu s",
     )
     print(f"{'set-up':34} " + " ".join(f"{c:>7}" for c in columns))
+    walls: dict[str, list[float]] = {setup.name: [] for setup in setups}
     try:
+        # Every set-up serves at once (an idle one costs next to nothing) and they take turns,
+        # round by round: this machine's speed drifts by more than the differences measured.
         for setup in setups:
             setup.start()
-            try:
-                for _ in range(WARMUP):  # every process has run the code once (imports...)
-                    asyncio.run(setup.measure())
+        for number in range(ROUNDS + 1):
+            label = "cold: fresh processes" if number == 0 else f"warm round {number}"
+            print(label)
+            for setup in setups:
                 r = asyncio.run(setup.measure())
-            finally:
-                setup.stop()
-            print(
-                f"{setup.name:34} {r['wall']:7.1f} {r['events']:7d} {r['lost']:7d} "
-                f"{r['duplicated']:7d} {r['p50']:7.0f} {r['p95']:7.0f} {r['max']:7.0f} "
-                f"{r['wait']:7.2f} {r['run']:7.2f} {r['cpu']:7.1f}"
-            )
-            parts = ", ".join(f"{part} {used:.1f}" for part, used in sorted(r["split"].items()))
-            print(f"{'':34}   CPU s by part: {parts}")
-            sys.stdout.flush()
+                if number:
+                    walls[setup.name].append(r["wall"])
+                print(
+                    f"{setup.name:34} {r['wall']:7.1f} {r['events']:7d} {r['lost']:7d} "
+                    f"{r['duplicated']:7d} {r['p50']:7.0f} {r['p95']:7.0f} {r['max']:7.0f} "
+                    f"{r['wait']:7.2f} {r['run']:7.2f} {r['cpu']:7.1f}"
+                )
+                parts = ", ".join(f"{part} {used:.1f}" for part, used in sorted(r["split"].items()))
+                print(f"{'':34}   CPU s by part: {parts}")
+                sys.stdout.flush()
     finally:
+        for setup in setups:
+            setup.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+    if ROUNDS:
+        print("warm rounds, wall time:")
+        for name, values in walls.items():
+            print(
+                f"  {name:34} median {statistics.median(values):.2f} s   "
+                f"({' / '.join(f'{v:.2f}' for v in values)})"
+            )
+        if len(setups) == 2:
+            ratios = [b / a for a, b in zip(*walls.values(), strict=True)]
+            print(
+                f"  scale-out / single, round by round: median {statistics.median(ratios):.2f} "
+                f"({' / '.join(f'{r:.2f}' for r in ratios)})"
+            )
 
 
 if __name__ == "__main__":
