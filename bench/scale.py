@@ -11,8 +11,9 @@ through the run form, V websocket viewers per run split across the daphnes, all 
 
 Both set-ups are started, then measured in turn: a cold round (fresh processes: their first
 runs pay imports and first-use costs), then BENCH_ROUNDS warm rounds (3), as a server that has
-been up a while; medians of the warm rounds and the ratio of each round close. It prints, per
-set-up and round: wall time (first form sent to last event received), events lost and
+been up a while; medians of the warm rounds and the ratio of each round close. BENCH_NO_POOL=1
+adds a third set-up: scale-out without the PostgreSQL connection pool (DATABASE_POOL_MAX=0).
+It prints, per set-up and round: wall time (first form sent to last event received), events lost and
 duplicated over all viewers, live latency (event stored -> viewer received: median, p95,
 max), the longest wait of a run (created -> started: queued, claimed, its sandbox resumed)
 and the longest run (started -> finished), and the CPU time the machine spent meanwhile (all
@@ -359,6 +360,18 @@ class Setup:
         }
 
 
+def separate_database(url: str, suffix: str) -> str:
+    """A new, empty database beside the one at `url` (PostgreSQL), for another set-up."""
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    other = f"{name}_{suffix}"
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{other}"')
+        connection.execute(f'CREATE DATABASE "{other}"')
+    return f"{base}/{other}"
+
+
 def base_env(tmp: Path, name: str) -> dict:
     data = Path(tempfile.mkdtemp(prefix=f"bench-scale-{name}-", dir=tmp))
     data.chmod(0o711)
@@ -389,6 +402,17 @@ def main() -> None:
         scaled = base_env(tmp, "scale") | {"TASKS_BACKEND": "db"}
         scaled.setdefault("DJANGO_SECRET_KEY", "bench-" + "k" * 50)
         setups.append(Setup("scale-out (2 daphnes, 2 workers)", scaled, 2, 2, logs=tmp))
+        if os.environ.get("BENCH_NO_POOL", "") not in {"", "0"}:
+            # Its own database and Redis database: set-ups sharing them would run each
+            # other's tasks, and each one's reaper would find the other's sandboxes gone.
+            unpooled = base_env(tmp, "unpooled") | {
+                "TASKS_BACKEND": "db",
+                "DATABASE_POOL_MAX": "0",
+                "DATABASE_URL": separate_database(scaled["DATABASE_URL"], "nopool"),
+                "REDIS_URL": scaled["REDIS_URL"].rsplit("/", 1)[0] + "/1",
+            }
+            unpooled.setdefault("DJANGO_SECRET_KEY", scaled["DJANGO_SECRET_KEY"])
+            setups.append(Setup("scale-out, no connection pool", unpooled, 2, 2, logs=tmp))
     else:
         print("DATABASE_URL (postgres) and REDIS_URL unset: the single-process default only.")
     print(
@@ -429,6 +453,12 @@ def main() -> None:
                 parts = ", ".join(f"{part} {used:.1f}" for part, used in sorted(r["split"].items()))
                 print(f"{'':34}   CPU s by part: {parts}")
                 sys.stdout.flush()
+    except BaseException:
+        kept = Path(tempfile.mkdtemp(prefix="bench-scale-logs-", dir="/tmp"))
+        for log in tmp.glob("*.log"):
+            shutil.copyfile(log, kept / log.name)
+        print(f"The benchmark failed; the servers' logs are in {kept}", file=sys.stderr)
+        raise
     finally:
         for setup in setups:
             setup.stop()
@@ -440,11 +470,12 @@ def main() -> None:
                 f"  {name:34} median {statistics.median(values):.2f} s   "
                 f"({' / '.join(f'{v:.2f}' for v in values)})"
             )
-        if len(setups) == 2:
-            ratios = [b / a for a, b in zip(*walls.values(), strict=True)]
+        single_walls = walls[setups[0].name]
+        for setup in setups[1:]:
+            ratios = [b / a for a, b in zip(single_walls, walls[setup.name], strict=True)]
             print(
-                f"  scale-out / single, round by round: median {statistics.median(ratios):.2f} "
-                f"({' / '.join(f'{r:.2f}' for r in ratios)})"
+                f"  {setup.name} / single, round by round: median "
+                f"{statistics.median(ratios):.2f} ({' / '.join(f'{r:.2f}' for r in ratios)})"
             )
 
 
