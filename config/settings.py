@@ -166,6 +166,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+# PostgreSQL: a pool of connections per process. Under ASGI, Django closes a connection at the
+# end of every request and channels around every database_sync_to_async call (CONN_MAX_AGE=0,
+# as async code requires); without a pool each was a new connection, so a new PostgreSQL
+# backend process forked and set up. Scaled out, those short-lived backends were a quarter of
+# the machine's CPU for 10 runs (bench/scale.py). DATABASE_POOL_MAX connections at most per
+# process (daphne, worker, command): keep processes x DATABASE_POOL_MAX under the server's
+# max_connections. DATABASE_POOL_MAX=0: no pool.
+POOL_MAX = envint("DATABASE_POOL_MAX", 16)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and POOL_MAX > 0:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(2, POOL_MAX),
+        "max_size": POOL_MAX,
+        # A request waits this long for a free connection, then fails with a clear error.
+        "timeout": envint("DATABASE_POOL_TIMEOUT", 30),
+    }
 # The same backends, without DEBUG's record of every query (lib/db_engines): on with
 # DASHBOARD_SQL_LOG=1.
 SQL_LOG = envbool("DASHBOARD_SQL_LOG", False)

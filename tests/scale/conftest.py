@@ -43,7 +43,7 @@ WORKER_SLOTS = 8
 WORKER_POLL_SECONDS = 5
 DAPHNE = [str(VENV_BIN / "daphne"), "-b", "127.0.0.1"]
 WORKER = [str(VENV_BIN / "python"), "manage.py", "worker"]
-REQUIRED = ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY", "SCALE_REDIS_CONF")
+REQUIRED = ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY", "SCALE_REDIS_CONF", "SCALE_PG_LOG")
 
 
 def _free_port() -> int:
@@ -269,7 +269,8 @@ def cluster(_database, tmp_path_factory, request) -> Iterator[Cluster]:
             Proc(
                 name=f"daphne-{index}",
                 args=[*DAPHNE, "-p", str(port), "config.asgi:application"],
-                env=env,
+                # PostgreSQL logs each connection with its process's name (libpq's PGAPPNAME).
+                env=env | {"PGAPPNAME": f"daphne-{index}"},
                 log_path=logs / f"daphne-{index}.log",
                 port=port,
             )

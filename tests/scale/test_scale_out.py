@@ -7,6 +7,7 @@ order; killed workers, daphnes and a restarted Redis cost no event and leave no 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
 import time
@@ -348,3 +349,37 @@ async def test_a_preview_booted_by_a_worker_while_runs_execute_is_served_by_eith
         assert '<div id="root"></div>' in page.text and "/src/main.tsx" in page.text
     for run in runs:
         assert (await finished(run.pk)).status == Run.Status.SUCCEEDED
+
+
+async def test_a_daphne_serves_many_pages_and_viewers_on_a_few_database_connections(
+    up, alice, alice_cookie
+):
+    """Django closes its connection after every request and channels around every database
+    call (ASGI needs CONN_MAX_AGE=0): without the pool, each page and each viewer's handshake
+    was a new PostgreSQL connection, a backend process forked and set up for it."""
+    log = Path(os.environ["SCALE_PG_LOG"])
+
+    def opened() -> int:
+        return log.read_text(errors="replace").count("application_name=daphne-0")
+
+    [session] = await sync_to_async(start_sessions)(alice, 1)
+    run_id = await sync_to_async(submit_run_form)(
+        up.url(0), alice_cookie, session.pk, "A landing page for a tea room"
+    )
+    await finished(run_id)
+    assert opened() > 0, f"PostgreSQL logs no connection of daphne-0 in {log}"
+    before = opened()
+    async with httpx.AsyncClient(headers={"Cookie": alice_cookie}, timeout=20) as client:
+        for _ in range(10):
+            for path in (f"/sessions/{session.pk}/", f"/runs/{run_id}/", "/runs/"):
+                page = await client.get(up.url(0) + path)
+                assert page.status_code == 200, (path, page.text[:300])
+    for _ in range(5):
+        viewer = Viewer(up, run_id, alice_cookie)
+        await viewer.connect(0)
+        await viewer.follow(seconds=RUN_TIMEOUT)
+        await viewer.close()
+        await sync_to_async(assert_gapless)(viewer)
+    new = opened() - before
+    # 30 pages and 5 viewers; the pool keeps DATABASE_POOL_MAX (16) at most, usually 2.
+    assert new <= 4, f"daphne-0 opened {new} PostgreSQL connections for 30 pages and 5 viewers"
