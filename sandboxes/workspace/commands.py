@@ -86,6 +86,7 @@ async def _local_console(root: Path, command: str) -> AsyncIterator[str]:
     assert process.stdout is not None
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     sent, stopped, newline = 0, "", True
+    exited = False  # a poll found the command gone, the pipe still open
     try:
         while True:
             remaining = deadline - loop.time()
@@ -98,7 +99,11 @@ async def _local_console(root: Path, command: str) -> AsyncIterator[str]:
                 )
             except TimeoutError:
                 if process.returncode is not None:
-                    break  # it exited; something it started in the background holds the pipe
+                    if exited:
+                        break  # it exited; something it started in the background holds the pipe
+                    # Read once more first: what it wrote as it exited may have come with this
+                    # very poll (its last line went missing, though the exit code showed).
+                    exited = True
                 continue
             if not chunk:
                 break
