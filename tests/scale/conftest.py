@@ -471,8 +471,11 @@ class Viewer:
         run = Run.objects.get(pk=self.run_id)
         if run.status in Run.ACTIVE_STATUSES:
             return False
+        # The run's row ends a moment before its last event, the `state` event of the ended
+        # status, is stored: the stream is complete once that event has arrived.
         last = RunEvent.objects.filter(run_id=self.run_id).order_by("seq").last()
-        return bool(self.seqs) and self.seqs[-1] == last.seq
+        ended = last.kind == "state" and last.payload.get("status") == run.status
+        return ended and bool(self.seqs) and self.seqs[-1] == last.seq
 
     async def closed(self, seconds: float = 30):
         """Read until the server closes the socket; its close frame."""
