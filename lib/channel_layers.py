@@ -11,7 +11,9 @@ and a deepcopy of the message per member; and the scan again on every receive. W
 watched by 4 viewers each, that was loop time taken from live delivery (bench/live.py). Here a
 group_send puts the message straight into each member's queue (a shallow copy each: messages
 are dicts of strings and numbers, never mutated by a consumer) and the expiry scan runs at most
-once per EXPIRY_SCAN_SECONDS. Capacity, expiry and group membership behave as before.
+once per EXPIRY_SCAN_SECONDS. A channel keeps its queue while it is received from (channels'
+layer made a new asyncio.Queue for every message received); the scan drops the queues that
+are empty and awaited by no one. Capacity, expiry and group membership behave as before.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class ServerLoopChannelLayer(InMemoryChannelLayer):
         if now - self._scanned_at >= EXPIRY_SCAN_SECONDS:
             self._scanned_at = now
             super()._clean_expired()
+            for channel, queue in list(self.channels.items()):
+                if queue.empty() and not queue._getters:  # a channel nobody listens to
+                    del self.channels[channel]
 
     def _put(self, channel: str, message: dict) -> None:
         queue = self.channels.get(channel)
@@ -83,5 +88,14 @@ class ServerLoopChannelLayer(InMemoryChannelLayer):
     async def group_discard(self, group: str, channel: str) -> None:
         await _on_server_loop(super().group_discard(group, channel))
 
+    async def _receive_here(self, channel: str) -> dict:
+        self._clean_expired()
+        queue = self.channels.get(channel)
+        if queue is None:
+            queue = self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))
+        _, message = await queue.get()
+        return message
+
     async def receive(self, channel: str) -> dict:
-        return await _on_server_loop(super().receive(channel))
+        self.require_valid_channel_name(channel)
+        return await _on_server_loop(self._receive_here(channel))

@@ -75,6 +75,26 @@ async def test_expired_messages_are_dropped_and_their_channel_leaves_its_groups(
     assert stale not in layer.groups.get("g", {})
 
 
+async def test_a_channel_nobody_listens_to_is_dropped_and_one_listened_to_keeps_working(
+    monkeypatch,
+):
+    layer = ServerLoopChannelLayer()
+    left, listening = await layer.new_channel(), await layer.new_channel()
+    for channel in (left, listening):
+        await layer.send(channel, {"type": "e", "seq": 1})
+        assert (await layer.receive(channel))["seq"] == 1
+    waiting = asyncio.create_task(layer.receive(listening))  # a consumer awaiting its next one
+    await asyncio.sleep(0)
+    monkeypatch.setattr(channel_layers, "EXPIRY_SCAN_SECONDS", 0)
+    await layer.group_send("g", {"type": "e", "seq": 0})  # a group_send runs the scan
+
+    assert left not in layer.channels  # the consumer that left holds no queue
+    await layer.send(listening, {"type": "e", "seq": 2})
+    assert (await asyncio.wait_for(waiting, 1))["seq"] == 2
+    await layer.send(left, {"type": "e", "seq": 3})  # a dropped channel gets a new queue
+    assert (await layer.receive(left))["seq"] == 3
+
+
 async def test_a_send_from_another_loops_thread_is_carried_out_on_the_server_loop(monkeypatch):
     layer = ServerLoopChannelLayer()
     monkeypatch.setattr(task_backends, "_server_loop", asyncio.get_running_loop())
