@@ -7,12 +7,12 @@ os.umask(0o077)  # the server's files are its own (as in manage.py): sandboxes/i
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 import runs.executor  # noqa: E402, F401 - loaded before the freeze below
 from lib.origins import OriginValidator  # noqa: E402
 from lib.task_backends import remember_server_loop  # noqa: E402
+from lib.ws_auth import WebsocketAuthStack  # noqa: E402
 from runs.routing import websocket_urlpatterns  # noqa: E402
 from runs.warmup import warm_up  # noqa: E402
 from sandboxes.proxy import PreviewProxy  # noqa: E402
@@ -32,7 +32,7 @@ application = remember_server_loop(
             {
                 "http": django_asgi_app,
                 # The whole origin (scheme, host, port), not only its host: lib/origins.py.
-                "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+                "websocket": OriginValidator(WebsocketAuthStack(URLRouter(websocket_urlpatterns))),
             }
         )
     )
