@@ -1,0 +1,57 @@
+"""The run event log's writes (runs/event_log.py): every event stored once, with a gapless seq,
+as the log's readers (pages, exports, catch-up) read it back; two writers on one run, as when an
+approval is decided in another process, never take the same seq."""
+
+import datetime
+
+import pytest
+from django.db import IntegrityError
+
+from runs.event_log import EventLog, insert_event
+from runs.models import Run, RunEvent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+async def run(alice, starter):
+    from sandboxes.models import SandboxSession
+
+    session = await SandboxSession.objects.acreate(
+        owner=alice, manifest=starter, name="s", status="running"
+    )
+    return await Run.objects.acreate(owner=alice, session=session, config={}, prompt="p")
+
+
+async def test_an_event_reads_back_as_it_was_emitted(run):
+    payload = {"text": "héllo ✓", "lines": ["a", "b"], "nested": {"n": 1, "none": None}}
+    emitted = await EventLog(run).emit("message", dict(payload))
+
+    stored = await RunEvent.objects.aget(pk=emitted.pk)
+    assert (stored.run_id, stored.seq, stored.kind, stored.payload) == (
+        run.pk,
+        1,
+        "message",
+        payload,
+    )
+    assert stored.created_at == emitted.created_at
+    assert stored.created_at.tzinfo is not None
+    assert abs(stored.created_at - datetime.datetime.now(datetime.UTC)).total_seconds() < 60
+
+
+async def test_two_writers_on_one_run_take_turns_without_a_gap_or_a_repeat(run):
+    mine, theirs = EventLog(run), EventLog(run)
+    await mine.emit("note", {"text": "1"})
+    await theirs.emit("note", {"text": "2"})  # reads the log's last seq: 1
+    await mine.emit("note", {"text": "3"})  # still thinks 1 is the last: 2 is taken, tries 3
+    await theirs.emit("note", {"text": "4"})
+
+    stored = [(e.seq, e.payload["text"]) async for e in RunEvent.objects.filter(run=run)]
+    assert stored == [(1, "1"), (2, "2"), (3, "3"), (4, "4")]
+
+
+async def test_a_seq_already_taken_is_refused_and_the_stored_event_is_kept(run):
+    await insert_event(run.pk, 1, "note", {"text": "first"})
+    with pytest.raises(IntegrityError):
+        await insert_event(run.pk, 1, "note", {"text": "second"})
+    assert [e.payload async for e in RunEvent.objects.filter(run=run)] == [{"text": "first"}]
