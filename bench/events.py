@@ -15,8 +15,8 @@ figures; it asserts nothing.
 
     cd /work/main && .venv/bin/python bench/events.py
 
-Environment: BENCH_TOOL_CALLS (500), BENCH_CLIENTS (20), BENCH_ROUNDS (2: rounds of a full run
-with 1 client and one with CLIENTS, each round between two bare runs), BENCH_MODEL=scripted (use
+Environment: BENCH_TOOL_CALLS (500), BENCH_CLIENTS (20), BENCH_ROUNDS (5: rounds of a full run
+with 1 client and one with CLIENTS, each full run between two bare runs), BENCH_MODEL=scripted (use
 agents.testing.ScriptedModel instead of the replay model), BENCH_STOCK_COMMUNICATOR=1 (keep
 channels.testing's close_old_connections no-op patch, see ServerFaithfulCommunicator),
 BENCH_PROFILE=1 (cProfile the CLIENTS-client run and print the top functions).
@@ -53,7 +53,7 @@ CLIENTS = int(os.environ.get("BENCH_CLIENTS", "20"))
 MODEL_KIND = os.environ.get("BENCH_MODEL", "replay")
 STOCK_COMMUNICATOR = os.environ.get("BENCH_STOCK_COMMUNICATOR", "") not in {"", "0"}
 PROFILE = os.environ.get("BENCH_PROFILE", "") not in {"", "0"}
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 WARMUP_CALLS = 5
 MODEL_NAME = "bench-scripted"
 COMMAND = "true"
@@ -697,35 +697,41 @@ async def bench(world: World) -> None:
     await run_bare(world, WARMUP_CALLS)
     await run_full(world, WARMUP_CALLS, 1)
 
-    # Rounds of bare, full (1 client), full (CLIENTS clients), closed by a last bare run: each
-    # full run is compared with the mean of the bare runs before and after its round, so that
-    # the machine's drift (seen here: 10-15% between one bare run and the next) weighs less.
+    # Rounds of full (1 client), bare, full (CLIENTS clients), bare, after a first bare run:
+    # each full run is compared with the mean of the two bare runs either side of it, so that
+    # the machine's drift weighs less (seen here: the same bare run in one process took 3.3 s,
+    # then 4.5 s, with CPU time alike; no object count grew between them).
     gc.collect()
     bares = [await run_bare(world, TOOL_CALLS)]
     print_bare("bare Runner.run_streamed", bares[0])
-    rounds: list[tuple[Outcome, Outcome]] = []
+    fulls: dict[int, list[tuple[Outcome, float, float]]] = {1: [], CLIENTS: []}
     profiler = cProfile.Profile() if PROFILE else None
     for number in range(1, ROUNDS + 1):
-        gc.collect()
-        one = await run_full(world, TOOL_CALLS, 1)
-        print_full(f"round {number}: full pipeline, 1 websocket client", one, bares[-1])
-        gc.collect()
-        many = await run_full(world, TOOL_CALLS, CLIENTS, profiler if number == 1 else None)
-        print_full(f"round {number}: full pipeline, {CLIENTS} websocket clients", many, bares[-1])
-        gc.collect()
-        bares.append(await run_bare(world, TOOL_CALLS))
-        print_bare(f"bare Runner.run_streamed after round {number}", bares[-1])
-        rounds.append((one, many))
+        for clients in (1, CLIENTS):
+            gc.collect()
+            use = profiler if number == 1 and clients == CLIENTS else None
+            outcome = await run_full(world, TOOL_CALLS, clients, use)
+            label = f"{clients} websocket client" + ("s" if clients > 1 else "")
+            print_full(f"round {number}: full pipeline, {label}", outcome, bares[-1])
+            gc.collect()
+            bares.append(await run_bare(world, TOOL_CALLS))
+            print_bare("bare Runner.run_streamed after it", bares[-1])
+            around = bares[-2:]
+            fulls[clients].append(
+                (
+                    outcome,
+                    outcome.wall / statistics.mean(b.wall for b in around),
+                    outcome.cpu / statistics.mean(b.cpu for b in around),
+                )
+            )
 
-    print("\nsummary: each full run against the mean of the bare runs around its round")
+    print("\nsummary: each full run against the mean of the bare runs either side of it")
     print("  bare wall times  " + " / ".join(f"{bare.wall:.3f}" for bare in bares) + " s")
-    for index, label in ((0, "1 client"), (1, f"{CLIENTS} clients")):
-        ratios, cpu_ratios = [], []
-        for number, pair in enumerate(rounds):
-            around = bares[number : number + 2]
-            ratios.append(pair[index].wall / statistics.mean(b.wall for b in around))
-            cpu_ratios.append(pair[index].cpu / statistics.mean(b.cpu for b in around))
-        outcome = rounds[0][index]
+    for clients, runs in fulls.items():
+        label = f"{clients} client" + ("s" if clients > 1 else "")
+        ratios = [ratio for _, ratio, _ in runs]
+        cpu_ratios = [cpu for _, _, cpu in runs]
+        outcome = runs[0][0]
         assert outcome.stamps is not None
         to_client = client_latencies(outcome, outcome.stamps.sdk)
         print(
