@@ -69,49 +69,38 @@ def _insert_sql(alias: str) -> tuple[str, list, bool]:
     return sql, fields, returning
 
 
-def _insert_statement(event: RunEvent, alias: str) -> tuple[str, list[Any], bool]:
-    """The INSERT of `event`, its values prepared by the model's fields as create does."""
-    sql, fields, returning = _insert_sql(alias)
+def _insert_with_orm(alias: str, sql: str, values: list[Any], returning: bool) -> int:
+    """The INSERT on Django's connection, in autocommit as create is (in the ORM's thread);
+    the new id. Without the ORM's per-object work (signals, the query compiler)."""
     connection = connections[alias]
-    values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
-    return sql, values, returning
-
-
-def _insert_with_orm(event: RunEvent, alias: str) -> None:
-    """The INSERT on Django's connection, in autocommit as create is (in the ORM's thread).
-    Without the ORM's per-object work (signals, the query compiler): a third less to store."""
-    connection = connections[alias]
-    sql, values, returning = _insert_statement(event, alias)
-    meta = RunEvent._meta
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         if returning:
-            event.pk = cursor.fetchone()[0]
-        else:
-            event.pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
+            return cursor.fetchone()[0]
+        meta = RunEvent._meta
+        return connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
 
 
 async def insert_event(run_id: int, seq: int, kind: str, payload: dict[str, Any]) -> RunEvent:
     """Store one event; a seq already taken raises IntegrityError (nothing is written).
 
-    On SQLite, from this loop's own thread when the database is free (lib/loop_sqlite.py: the
-    thread hop was most of what storing an event cost a run). Otherwise in the ORM's thread,
-    chosen as for acreate but run in an empty context: sync_to_async copies the caller's
-    contextvars into that thread and back after each call, and within a run there are a
-    score of them (the SDK's, Django's); the insert needs none."""
+    On an SQLite file, from this loop's own thread when the database is free
+    (lib/loop_sqlite.py: the thread hop was most of what storing an event cost a run).
+    Otherwise in the ORM's thread, chosen as for acreate but run in an empty context:
+    sync_to_async copies the caller's contextvars into that thread and back after each call,
+    and within a run there are a score of them (the SDK's, Django's); the insert needs none."""
     event = RunEvent(run_id=run_id, seq=seq, kind=kind, payload=payload)
     alias = router.db_for_write(RunEvent)
-    row = None
-    connection = connections[alias]
-    if connection.vendor == "sqlite":
-        sql, values, returning = _insert_statement(event, alias)
-        if returning:  # SQLite 3.35+; Django's own placeholders are %s, sqlite3's are ?
-            row = execute_here(alias, sql.replace("%s", "?"), values)
+    sql, fields, returning = _insert_sql(alias)
+    connection = connections[alias]  # this thread's: values are prepared alike in any thread
+    values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
+    # Django's placeholders are %s, sqlite3's are ?; without RETURNING only the ORM has the id.
+    row = execute_here(alias, sql.replace("%s", "?"), values) if returning else None
     if row:
         event.pk = row[0]
     else:
         call = sync_to_async(_insert_with_orm, context=contextvars.Context())
-        await call(event, alias)
+        event.pk = await call(alias, sql, values, returning)
     event._state.adding = False
     event._state.db = alias
     return event
