@@ -5,6 +5,7 @@ approval is decided in another process, never take the same seq."""
 import datetime
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.db import IntegrityError
 
 from runs.event_log import EventLog, insert_event
@@ -55,3 +56,24 @@ async def test_a_seq_already_taken_is_refused_and_the_stored_event_is_kept(run):
     with pytest.raises(IntegrityError):
         await insert_event(run.pk, 1, "note", {"text": "second"})
     assert [e.payload async for e in RunEvent.objects.filter(run=run)] == [{"text": "first"}]
+
+
+async def test_a_runs_events_are_read_and_deleted_by_index(run):
+    """The (run, seq) constraint's index is the only one on the run column (one index fewer to
+    write per event), and both reading a run's log in order and the cascade when a run is
+    deleted use it, not a scan of every run's events."""
+    from django.db import connection
+
+    await EventLog(run).emit("note", {"text": "one"})
+    constraints = await sync_to_async(_constraints)(connection, RunEvent._meta.db_table)
+    indexed = [c for c in constraints.values() if c["index"] or c["unique"]]
+    assert [c["columns"] for c in indexed if c["columns"][0] == "run_id"] == [["run_id", "seq"]]
+    log_plan = await RunEvent.objects.filter(run_id=run.pk).order_by("seq").aexplain()
+    cascade_plan = await RunEvent.objects.filter(run_id__in=[run.pk]).aexplain()
+    for plan in (log_plan, cascade_plan):
+        assert "SEARCH runs_runevent USING INDEX" in plan, plan
+
+
+def _constraints(connection, table: str) -> dict:
+    with connection.cursor() as cursor:
+        return connection.introspection.get_constraints(cursor, table)
