@@ -14,6 +14,8 @@ are dicts of strings and numbers, never mutated by a consumer) and the expiry sc
 once per EXPIRY_SCAN_SECONDS. A channel keeps its queue while it is received from (channels'
 layer made a new asyncio.Queue for every message received); the scan drops the queues that
 are empty and awaited by no one. Capacity, expiry and group membership behave as before.
+`receive_ready` takes a message already queued without waiting (runs/consumers.py sends a
+burst of a run's events to a viewer as one websocket message).
 """
 
 from __future__ import annotations
@@ -99,3 +101,16 @@ class ServerLoopChannelLayer(InMemoryChannelLayer):
     async def receive(self, channel: str) -> dict:
         self.require_valid_channel_name(channel)
         return await _on_server_loop(self._receive_here(channel))
+
+    def receive_ready(self, channel: str) -> dict | None:
+        """The next message already queued for `channel`, or None; it never waits. On the
+        server's loop only (None elsewhere): a consumer that has just received a message takes
+        what came with it, so that a burst of events goes out to its client in one message."""
+        loop = task_backends.server_loop()
+        if loop is not None and loop is not asyncio.get_running_loop():
+            return None
+        queue = self.channels.get(channel)
+        if queue is None or queue.empty():
+            return None
+        _, message = queue.get_nowait()
+        return message

@@ -5,7 +5,8 @@ The server answers with every stored event after that seq, then live ones, each 
 order, as {"events": [{"seq": n, "html": "..."}]}. HTML fragments carry hx-swap-oob targets.
 Stored events go out in several such messages, each at most RUN_STREAM_BATCH_BYTES (however
 long the log, a message stays under daphne's 1 MB limit); a client that drops mid-catch-up
-resumes after the last seq it got.
+resumes after the last seq it got. Live events that reach the consumer together (a model's
+response and the tool call it made, say) go out together, in one message.
 """
 
 from __future__ import annotations
@@ -110,27 +111,33 @@ class RunConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.base_send = send
-        sources = [receive]
+        sources = [(receive, None)]
         if self.channel_layer is not None:
             self.channel_name = await self.channel_layer.new_channel()
             self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-            sources.append(self.channel_receive)
-        # One task per source; a message is handled by the task that read it, one at a time.
+            # What came with a message (lib/channel_layers.py; Redis's layer has no such call).
+            ready = getattr(self.channel_layer, "receive_ready", None)
+            if ready is not None:
+                ready = functools.partial(ready, self.channel_name)
+            sources.append((self.channel_receive, ready))
+        # One task per source; messages are handled by the task that read them, one at a time.
         # A source that fails ends the consumer once the message being handled is done (as in
         # channels' loop: a handshake under way is answered before the error is raised).
         one_at_a_time = asyncio.Lock()
 
-        async def read(source) -> None:
+        async def read(source, ready) -> None:
             while True:
                 try:
-                    message = await source()
+                    messages = [await source()]
                 except Exception:
                     async with one_at_a_time:
                         raise
+                while ready is not None and (message := ready()) is not None:
+                    messages.append(message)
                 async with one_at_a_time:
-                    await self.dispatch(message)
+                    await self._dispatch_all(messages)
 
-        readers = [asyncio.ensure_future(read(source)) for source in sources]
+        readers = [asyncio.ensure_future(read(*source)) for source in sources]
         try:
             done, _ = await asyncio.wait(readers, return_when=asyncio.FIRST_COMPLETED)
             for reader in done:
@@ -189,29 +196,59 @@ class RunConsumer(AsyncWebsocketConsumer):
         self.last_sent = max(message["after"], 0)
         await self._send_stored(upto=None)
 
+    async def _dispatch_all(self, messages: list[dict]) -> None:
+        """Messages in the order received; live events that came together go out together."""
+        events: list[dict] = []
+        for message in messages:
+            if message.get("type") == MESSAGE_TYPE:
+                events.append(message)
+                continue
+            if events:
+                await self.run_events(events)
+                events = []
+            await self.dispatch(message)
+        if events:
+            await self.run_events(events)
+
     async def dispatch(self, message: dict) -> None:
         # AsyncConsumer.dispatch runs close_old_connections() in the ORM's thread before every
         # message, queueing each live event behind the executor's writes (and, with
         # CONN_MAX_AGE=0, closing its connection). Live events need no database; a gap read in
         # _deliver opens a connection by itself. Measured in bench/events.py.
         if message.get("type") == MESSAGE_TYPE:
-            await self.run_event(message)
+            await self.run_events([message])
         else:
             await super().dispatch(message)
 
-    async def run_event(self, message: dict) -> None:
+    async def run_events(self, messages: list[dict]) -> None:
         if self.last_sent is None:
-            # Not resumed yet: nothing to keep. The event is already stored (the log is
-            # written before the broadcast), so the resume's read will include it.
+            # Not resumed yet: nothing to keep. The events are already stored (the log is
+            # written before the broadcast), so the resume's read will include them.
             return
-        await self._deliver(message["seq"], message["json"])
+        await self._deliver([(message["seq"], message["json"]) for message in messages])
 
-    async def _deliver(self, seq: int, encoded: str) -> None:
-        if seq <= self.last_sent:
-            return
-        if seq > self.last_sent + 1:
-            await self._send_stored(upto=seq)
-        await self._send_encoded([encoded], seq)
+    async def _deliver(self, events: list[tuple[int, str]]) -> None:
+        """Live events (seq, encoded) in one message, or several when they would exceed
+        RUN_STREAM_BATCH_BYTES; what a gap before one of them misses is read from the log
+        first. Seqs already sent are dropped."""
+        limit = settings.RUN_STREAM_BATCH_BYTES
+        batch: list[str] = []
+        size = 0
+        last = self.last_sent
+        for seq, encoded in events:
+            if seq <= last:
+                continue
+            gap = seq > last + 1
+            if batch and (gap or size + len(encoded) > limit):
+                await self._send_encoded(batch, last)
+                batch, size = [], 0
+            if gap:
+                await self._send_stored(upto=seq)
+            batch.append(encoded)
+            size += len(encoded) + 1
+            last = seq
+        if batch:
+            await self._send_encoded(batch, last)
 
     async def _send_stored(self, *, upto: int | None) -> None:
         events = RunEvent.objects.filter(run_id=self.run_id, seq__gt=self.last_sent)

@@ -115,3 +115,31 @@ async def test_a_send_from_another_loops_thread_is_carried_out_on_the_server_loo
     await asyncio.to_thread(thread.join)
     assert message["seq"] == 7
     assert loops and loops[0] is not asyncio.get_running_loop()
+
+
+async def test_receive_ready_takes_what_is_queued_without_waiting(monkeypatch):
+    layer = ServerLoopChannelLayer()
+    monkeypatch.setattr(task_backends, "_server_loop", asyncio.get_running_loop())
+    channel = await layer.new_channel()
+    assert layer.receive_ready(channel) is None  # nothing queued: no wait, no message
+    for seq in (1, 2, 3):
+        await layer.send(channel, {"type": "e", "seq": seq})
+    assert (await layer.receive(channel))["seq"] == 1
+    assert [layer.receive_ready(channel)["seq"] for _ in range(2)] == [2, 3]
+    assert layer.receive_ready(channel) is None
+
+    # From another loop's thread it takes nothing: the queues belong to the server's loop.
+    await layer.send(channel, {"type": "e", "seq": 4})
+    elsewhere = []
+
+    def other_thread():
+        async def take():
+            elsewhere.append(layer.receive_ready(channel))
+
+        asyncio.run(take())
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    assert elsewhere == [None]
+    assert (await layer.receive(channel))["seq"] == 4

@@ -138,3 +138,76 @@ async def test_bad_resume_messages_get_an_error_not_a_crash(run, alice):
     assert await receive_seqs(communicator, 1) == [1]
     await communicator.disconnect()
     assert await RunEvent.objects.filter(run=run).acount() == 1
+
+
+async def publish_together(run, seqs: list[int]) -> None:
+    """Broadcast stored events as the event log does, one after another with no pause between
+    them (as a model's response and the tool call it made are)."""
+    from channels.layers import get_channel_layer
+
+    from runs.event_log import MESSAGE_TYPE, encoded_event
+
+    layer = get_channel_layer()
+    events = {e.seq: e async for e in RunEvent.objects.filter(run=run, seq__in=seqs)}
+    for seq in seqs:
+        message = {"type": MESSAGE_TYPE, "seq": seq, "json": encoded_event(events[seq])}
+        await layer.group_send(run.group_name, message)
+
+
+async def store(run, first: int, last: int, text: str = "event") -> None:
+    await RunEvent.objects.abulk_create(
+        RunEvent(run=run, seq=seq, kind="note", payload={"text": f"{text} {seq}"})
+        for seq in range(first, last + 1)
+    )
+
+
+async def resumed(run, cookie: bytes, after: int = 0) -> WebsocketCommunicator:
+    communicator, _ = await connect(run.pk, cookie)
+    await communicator.send_to(text_data=json.dumps({"type": "resume", "after": after}))
+    assert await communicator.receive_nothing(timeout=0.2)  # the resume is handled: no log
+    return communicator
+
+
+async def message_seqs(communicator, count: int) -> list[list[int]]:
+    """Each message's seqs, until `count` events have come."""
+    messages: list[list[int]] = []
+    while sum(map(len, messages)) < count:
+        message = json.loads(await communicator.receive_from(timeout=3))
+        messages.append([event["seq"] for event in message["events"]])
+    return messages
+
+
+async def test_live_events_that_come_together_reach_the_client_in_one_message(run, alice):
+    communicator = await resumed(run, await cookie_for(alice))
+    await store(run, 1, 3)
+    await publish_together(run, [1, 2, 3])
+    assert await message_seqs(communicator, 3) == [[1, 2, 3]]
+    await store(run, 4, 4)
+    await publish_together(run, [4])  # one alone goes alone
+    assert await message_seqs(communicator, 1) == [[4]]
+    assert await communicator.receive_nothing(timeout=0.2)
+    await communicator.disconnect()
+
+
+async def test_a_burst_with_a_gap_or_a_repeat_still_gives_each_event_once_in_order(run, alice):
+    communicator = await resumed(run, await cookie_for(alice))
+    await store(run, 1, 5)
+    # 2 and 4 were stored but never heard (a broadcast lost while Redis restarted, say), and 3
+    # is heard twice: the client gets 1..5, each once.
+    await publish_together(run, [1, 3, 3, 5])
+    messages = await message_seqs(communicator, 5)
+    assert [seq for message in messages for seq in message] == [1, 2, 3, 4, 5]
+    assert await communicator.receive_nothing(timeout=0.2)
+    await communicator.disconnect()
+
+
+async def test_a_burst_bigger_than_the_batch_size_is_split(run, alice, settings):
+    settings.RUN_STREAM_BATCH_BYTES = 1_000
+    communicator = await resumed(run, await cookie_for(alice))
+    await store(run, 1, 6, text="x" * 300)
+    await publish_together(run, [1, 2, 3, 4, 5, 6])
+    messages = await message_seqs(communicator, 6)
+    assert [seq for message in messages for seq in message] == [1, 2, 3, 4, 5, 6]
+    assert len(messages) > 1
+    assert all(len(message) < 6 for message in messages)
+    await communicator.disconnect()
