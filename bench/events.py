@@ -11,8 +11,11 @@ local sandbox backend, then a final assistant message) is executed:
 It prints wall and CPU times, the full/bare ratio (1 client and CLIENTS clients: the median over
 rounds of each full run against the bare runs either side of it, and the fastest full run against
 the fastest bare one), events stored, events per second, and the latency from the executor
-receiving an SDK event to each websocket client receiving the message that carries it, plus
-where the event loop was blocked. It prints figures; it asserts nothing.
+receiving an SDK event to each websocket client receiving the message that carries it, where
+the event loop was blocked, and the loop's CPU time by owner: the SDK's run loop, the dashboard
+(executor and consumers, ASGI plumbing), the bench's own clients. That last split is disturbed
+far less by the machine's drift than the ratio of two wall times is: it says what the
+dashboard's own code costs a run. It prints figures; it asserts nothing.
 
     cd /work/main && .venv/bin/python bench/events.py
 
@@ -234,6 +237,11 @@ def instrument_executor() -> None:
     EventLog.emit = timed_emit
 
 
+SDK_OWNER = "SDK run loop (agents)"
+# The dashboard's own work on the loop: the executor and consumers (runs/), the ASGI plumbing.
+DASHBOARD_OWNERS = ("dashboard executor (runs)", "websocket consumers (channels)", "asgiref")
+
+
 def _owner(handle: asyncio.Handle) -> str:
     """Who ran in one event loop step: the package of the task's coroutine, or the callback."""
     callback = handle._callback  # type: ignore[attr-defined]
@@ -242,8 +250,7 @@ def _owner(handle: asyncio.Handle) -> str:
         code = getattr(task.get_coro(), "cr_code", None)
         path = code.co_filename if code is not None else ""
         for marker, name in (
-            ("/agents/", "SDK run loop (agents)"),
-            ("/runs/task_backends.py", "websocket consumers (ASGI app)"),
+            ("/agents/", SDK_OWNER),
             ("/runs/", "dashboard executor (runs)"),
             ("/channels/", "websocket consumers (channels)"),
             ("/asgiref/", "asgiref"),
@@ -257,9 +264,12 @@ def _owner(handle: asyncio.Handle) -> str:
 
 @dataclass
 class LoopMonitor:
-    """Times every event loop step (asyncio Handle._run) and keeps the slow ones."""
+    """Times every event loop step (asyncio Handle._run): keeps the slow ones, and adds up each
+    owner's CPU time (this thread's), which the machine's drift disturbs far less than wall
+    time."""
 
     slow: list[tuple[float, str]] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     gc_pauses: list[tuple[float, int, int]] = field(default_factory=list)  # (s, gen, collected)
     enabled: bool = False
     _gc_start: float = 0.0
@@ -271,13 +281,15 @@ class LoopMonitor:
         def timed_run(handle: asyncio.Handle) -> None:
             if not monitor.enabled:
                 return original(handle)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             try:
                 return original(handle)
             finally:
                 spent = time.perf_counter() - start
+                owner = _owner(handle)
+                monitor.cpu[owner] += time.thread_time() - cpu
                 if spent >= SLOW_STEP:
-                    monitor.slow.append((spent, _owner(handle)))
+                    monitor.slow.append((spent, owner))
 
         asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
         gc.callbacks.append(self._gc)
@@ -293,10 +305,11 @@ class LoopMonitor:
 
     def start(self) -> None:
         self.slow, self.gc_pauses, self.enabled = [], [], True
+        self.cpu = defaultdict(float)
 
-    def stop(self) -> tuple[list[tuple[float, str]], list[tuple[float, int, int]]]:
+    def stop(self) -> tuple[list[tuple[float, str]], list[tuple[float, int, int]], dict]:
         self.enabled = False
-        return self.slow, self.gc_pauses
+        return self.slow, self.gc_pauses, dict(self.cpu)
 
 
 MONITOR = LoopMonitor()
@@ -369,6 +382,7 @@ class WsClient:
         self.communicator = communicator
         self.received: dict[int, float] = {}
         self.order: list[int] = []
+        self.messages = 0
         self.task: asyncio.Task | None = None
         self.target: int | None = None
         self.done = asyncio.Event()
@@ -381,6 +395,7 @@ class WsClient:
         while True:
             text = await self.communicator.receive_from(timeout=DRAIN_TIMEOUT)
             now = time.perf_counter()
+            self.messages += 1
             for event in json.loads(text)["events"]:
                 self.received.setdefault(event["seq"], now)
                 self.order.append(event["seq"])
@@ -440,6 +455,7 @@ class Outcome:
     stamps: Stamps | None = None
     slow_steps: list[tuple[float, str]] = field(default_factory=list)
     gc_pauses: list[tuple[float, int, int]] = field(default_factory=list)
+    loop_cpu: dict[str, float] = field(default_factory=dict)  # owner -> CPU seconds
     status: str = ""
     error: str = ""
 
@@ -471,10 +487,17 @@ async def run_bare(world: World, tool_calls: int) -> Outcome:
             count += 1
     QUEUED_AT.clear()
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    slow, pauses = MONITOR.stop()
+    slow, pauses, loop_cpu = MONITOR.stop()
     if result.final_output != final_answer(tool_calls):
         raise SystemExit(f"The bare run ended unexpectedly: {result.final_output!r}")
-    return Outcome(wall=wall, cpu=cpu, sdk_events=count, slow_steps=slow, gc_pauses=pauses)
+    return Outcome(
+        wall=wall,
+        cpu=cpu,
+        sdk_events=count,
+        slow_steps=slow,
+        gc_pauses=pauses,
+        loop_cpu=loop_cpu,
+    )
 
 
 async def run_full(
@@ -502,7 +525,9 @@ async def run_full(
         profiler.enable()
     MONITOR.start()
     cpu, start = time.process_time(), time.perf_counter()
-    await run_execute(run_id=run.pk)
+    # In a task of its own, as a server runs it: the loop's CPU is then counted as the
+    # executor's (runs/), not as the benchmark's.
+    await asyncio.create_task(run_execute(run_id=run.pk))
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     stored = await RunEvent.objects.filter(run=run).acount()
     for client in connected:
@@ -510,7 +535,7 @@ async def run_full(
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(DRAIN_TIMEOUT):
             await asyncio.gather(*(client.done.wait() for client in connected))
-    slow, pauses = MONITOR.stop()
+    slow, pauses, loop_cpu = MONITOR.stop()
     if profiler is not None:
         profiler.disable()
     await close_clients(connected)
@@ -524,6 +549,7 @@ async def run_full(
         stamps=STAMPS,
         slow_steps=slow,
         gc_pauses=pauses,
+        loop_cpu=loop_cpu,
         status=run.status,
         error=run.error,
     )
@@ -576,6 +602,14 @@ def print_loop(outcome: Outcome) -> None:
             f"      {owner:32s} {len(spent):5d} steps  {sum(spent):6.2f} s  "
             f"p50 {ms(percentile(spent, 50)).strip()}  max {ms(max(spent)).strip()}"
         )
+    owners = sorted(outcome.loop_cpu.items(), key=lambda kv: -kv[1])
+    tasks = [(owner, spent) for owner, spent in owners if not owner.startswith("callback ")]
+    callbacks = sum(spent for owner, spent in owners if owner.startswith("callback "))
+    print(
+        "  loop CPU by owner    "
+        + ", ".join(f"{owner} {spent:.3f} s" for owner, spent in tasks[:5])
+        + f", callbacks {callbacks:.3f} s"
+    )
     pauses = outcome.gc_pauses
     if pauses:
         spent, generation, collected = max(pauses)
@@ -585,6 +619,11 @@ def print_loop(outcome: Outcome) -> None:
             f"{sum(p[0] for p in pauses):.2f} s in all, longest {ms(spent).strip()} "
             f"(generation {generation}, {collected} objects freed)"
         )
+
+
+def dashboard_cpu(outcome: Outcome) -> float:
+    """The loop CPU the dashboard's own code took (executor, consumers, ASGI plumbing)."""
+    return sum(outcome.loop_cpu.get(owner, 0.0) for owner in DASHBOARD_OWNERS)
 
 
 def print_bare(label: str, bare: Outcome) -> None:
@@ -611,9 +650,16 @@ def print_full(label: str, outcome: Outcome, bare: Outcome) -> None:
     print(f"  SDK events received  {outcome.sdk_events:8d}")
     print(f"  events stored        {outcome.stored:8d}   ({outcome.stored / outcome.wall:.0f} /s)")
     delivered = outcome.stored * len(outcome.clients)
+    messages = sum(client.messages for client in outcome.clients)
     print(
-        f"  messages delivered   {delivered:8d}   ({delivered / outcome.wall:.0f} /s to "
-        f"{len(outcome.clients)} client(s)); {delivery_check(outcome)}"
+        f"  events delivered     {delivered:8d}   ({delivered / outcome.wall:.0f} /s to "
+        f"{len(outcome.clients)} client(s), in {messages} websocket messages); "
+        f"{delivery_check(outcome)}"
+    )
+    print(
+        f"  dashboard's loop CPU {dashboard_cpu(outcome):8.3f} s   "
+        f"({dashboard_cpu(outcome) / bare.cpu:.1%} of the bare run's CPU; bench clients "
+        f"{outcome.loop_cpu.get('bench clients', 0.0):.3f} s)"
     )
     print(
         f"  time inside emit()   {stamps.emit_seconds:8.3f} s   "
@@ -706,6 +752,8 @@ async def bench(world: World) -> None:
     bares = [await run_bare(world, TOOL_CALLS)]
     print_bare("bare Runner.run_streamed", bares[0])
     fulls: dict[int, list[tuple[Outcome, float, float]]] = {1: [], CLIENTS: []}
+    shares: dict[int, list[float]] = {1: [], CLIENTS: []}  # the dashboard's CPU / bare CPU
+    sdk: dict[int, list[float]] = {1: [], CLIENTS: []}  # the SDK's loop CPU, full / bare
     profiler = cProfile.Profile() if PROFILE else None
     for number in range(1, ROUNDS + 1):
         for clients in (1, CLIENTS):
@@ -724,6 +772,11 @@ async def bench(world: World) -> None:
                     outcome.wall / statistics.mean(b.wall for b in around),
                     outcome.cpu / statistics.mean(b.cpu for b in around),
                 )
+            )
+            shares[clients].append(dashboard_cpu(outcome) / statistics.mean(b.cpu for b in around))
+            sdk[clients].append(
+                outcome.loop_cpu.get(SDK_OWNER, 0.0)
+                / statistics.mean(b.loop_cpu.get(SDK_OWNER, 0.0) for b in around)
             )
 
     print("\nsummary: each full run against the mean of the bare runs either side of it")
@@ -747,6 +800,12 @@ async def bench(world: World) -> None:
         fastest = min(o.wall for o, _, _ in runs) / min(bare.wall for bare in bares)
         fastest_cpu = min(o.cpu for o, _, _ in runs) / min(bare.cpu for bare in bares)
         print(f"  {'':11s} fastest full / fastest bare {fastest:.3f} (CPU {fastest_cpu:.3f})")
+        print(
+            f"  {'':11s} the dashboard's own loop CPU: median "
+            f"{statistics.median(shares[clients]):.1%} of a bare run's CPU (rounds "
+            f"{' / '.join(f'{share:.1%}' for share in shares[clients])}); the SDK's own "
+            f"loop CPU full / bare: median {statistics.median(sdk[clients]):.3f}"
+        )
     print(f"  targets: ratio <= 1.05 (1 client), <= 1.10 ({CLIENTS} clients)")
     print(f"  host load average at the end: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     if profiler is not None:
