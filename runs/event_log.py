@@ -48,8 +48,8 @@ def encoded_event(event: RunEvent) -> str:
 
 WRITE_ATTEMPTS = 5
 
-# The columns an event's INSERT sets, in RunEvent's field order (after its id).
-EVENT_COLUMNS = ("run", "seq", "kind", "payload", "created_at")
+EVENT_COLUMNS = ("run", "seq", "kind", "payload", "created_at")  # what an INSERT sets
+_CONCRETE_FIELDS = RunEvent._meta.concrete_fields  # a row's values, in this order
 
 
 @functools.cache
@@ -118,7 +118,9 @@ async def insert_event(run_id: int, seq: int, kind: str, payload: dict[str, Any]
         call = sync_to_async(_insert_with_orm, context=contextvars.Context())
         pk = await call(alias, sql, values, returning)
     # As a row read back: no per-field defaults or lookups, saved (adding False) in `alias`.
-    return RunEvent.from_db(alias, None, (pk, run_id, seq, kind, payload, created_at))
+    row = {"id": pk, "run_id": run_id, "seq": seq, "kind": kind, "payload": payload}
+    row["created_at"] = created_at
+    return RunEvent.from_db(alias, None, [row[field.attname] for field in _CONCRETE_FIELDS])
 
 
 class EventLog:

@@ -36,6 +36,10 @@ async def test_an_event_reads_back_as_it_was_emitted(run):
         payload,
     )
     assert stored.created_at == emitted.created_at
+    # What emit returns is that stored row, as the ORM would read it back.
+    fields = [field.attname for field in RunEvent._meta.concrete_fields]
+    assert [getattr(emitted, name) for name in fields] == [getattr(stored, name) for name in fields]
+    assert not emitted._state.adding and emitted._state.db == stored._state.db
     assert stored.created_at.tzinfo is not None
     assert abs(stored.created_at - datetime.datetime.now(datetime.UTC)).total_seconds() < 60
 
