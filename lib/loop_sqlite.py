@@ -15,10 +15,11 @@ For any other database engine, None as well: there the ORM's way is the only one
 
 A writer thread of its own (a plain queue, the loop's future settled by call_soon_threadsafe;
 SQLite lets go of the GIL while it writes) was measured as well, interleaved with this in one
-process: 0.5 % less of a run's CPU on the loop's thread, no less in the whole process, and the
-SDK-to-viewer latency p50 went from 0.8 ms to 2-4 ms (the thread waits for the GIL behind the
-SDK's turns). Not kept. What an INSERT costs here is mostly the cache: 30-40 us when it runs
-warm, 150-200 us right after one of the SDK's turns (bench/events.py).
+process: the loop thread's share of a run's CPU half a point lower (4.8 % to 4.3 %), no lower
+in the whole process, and the SDK-to-viewer latency p50 went from 0.8 ms to 2-4 ms (the thread
+waits for the GIL behind the SDK's turns). Not kept. What an INSERT costs here is mostly the
+cache: 30-40 us when it runs warm, 150-200 us right after one of the SDK's turns (timed inside
+bench/events.py's run).
 """
 
 from __future__ import annotations
